@@ -104,3 +104,8 @@ def default_registry() -> DatasetRegistry:
         DatasetSpec("openea", "openea", "any folder in the OpenEA layout", oea),
     ]
     return DatasetRegistry(specs)
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None, *, strict: bool = False, **options) -> KGPair:
+    """Load a registered dataset by name (the API twin of ``gaussea stats``' loading step)."""
+    return default_registry().load(name, data_dir, strict=strict, **options)

@@ -1,0 +1,3 @@
+from gaussea.cli import main
+
+raise SystemExit(main())

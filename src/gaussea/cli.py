@@ -1,0 +1,231 @@
+"""The ``gaussea`` command line: datasets, stats, run, evaluate.
+
+Bad input never ends in a traceback: data, checkpoint and configuration errors are printed as one line
+naming the file and problem, with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from gaussea.checkpoint import CheckpointError
+from gaussea.config import RunConfig
+from gaussea.data.registry import default_registry
+from gaussea.data.report import DataError
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def apply_overrides(cfg_dict: dict, assignments: list[str]) -> None:
+    """Apply ``section.key=value`` overrides (values parsed as JSON when possible) to a config dict."""
+    for item in assignments:
+        if "=" not in item:
+            raise ValueError(f"--set expects section.key=value, got {item!r}")
+        path, value = item.split("=", 1)
+        keys = path.split(".")
+        node = cfg_dict
+        for key in keys[:-1]:
+            if not isinstance(node.get(key), dict):
+                raise ValueError(f"--set {item!r}: {key!r} is not a config section")
+            node = node[key]
+        node[keys[-1]] = _parse_value(value)
+
+
+def load_config_file(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".toml":
+        import tomllib
+
+        return tomllib.loads(text)
+    return json.loads(text)
+
+
+def build_run_config(args: argparse.Namespace) -> RunConfig:
+    base = RunConfig().to_dict()
+    if args.config:
+        file_cfg = load_config_file(Path(args.config))
+        for section, values in file_cfg.items():
+            if isinstance(values, dict) and isinstance(base.get(section), dict):
+                base[section].update(values)
+            else:
+                base[section] = values
+    direct = {
+        ("data", "dataset"): args.dataset, ("data", "data_dir"): args.data_dir, ("data", "ratio"): args.ratio,
+        ("data", "split"): args.split, ("data", "valid_ratio"): args.valid_ratio,
+        ("data", "given_split"): args.given_split, ("data", "split_dir"): args.split_dir,
+        ("model", "dim"): args.dim, ("train", "stage1_epochs"): args.stage1_epochs,
+        ("train", "stage2_epochs"): args.stage2_epochs, ("train", "lr"): args.lr,
+        ("train", "batch_size"): args.batch_size, ("train", "seed"): args.seed, ("train", "device"): args.device,
+        ("train", "threads"): args.threads, ("train", "eval_every"): args.eval_every,
+        ("train", "patience"): args.patience, ("eval", "similarity"): args.similarity,
+        ("eval", "csls_k"): args.csls_k, ("model_name",): args.model,
+    }
+    for keys, value in direct.items():
+        if value is None:
+            continue
+        if len(keys) == 1:
+            base[keys[0]] = value
+        else:
+            base[keys[0]][keys[1]] = value
+    if args.modalities:
+        base["model"]["modalities"] = [m.strip() for m in args.modalities.split(",") if m.strip()]
+    if args.strict:
+        base["data"]["strict"] = True
+    if args.no_progress:
+        base["train"]["progress"] = False
+    if args.csls_k is not None and args.csls_k <= 0:
+        base["eval"]["csls_k"] = None
+    apply_overrides(base, args.set or [])
+    return RunConfig.from_dict(base)
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    for spec in default_registry().specs():
+        where = f" (subdir {spec.subdir})" if spec.subdir else ""
+        print(f"{spec.name:16s} {spec.format:10s} {spec.description}{where}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    pair = default_registry().load(args.dataset, args.data_dir, strict=args.strict)
+    stats = pair.stats()
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    print(f"dataset {pair.name}")
+    rows = [("entities", "entities"), ("relations", "relations"), ("relational triples", "relational_triples"),
+            ("  distinct", "distinct_relational_triples"), ("attributes", "attributes"),
+            ("numerical triples", "numerical_triples"), ("entities with numbers", "entities_with_numbers"),
+            ("entities with images", "entities_with_images")]
+    left, right = stats["sides"]
+    print(f"{'':24s}{left['name']:>14s}{right['name']:>14s}")
+    for label, key in rows:
+        print(f"{label:24s}{left[key]:>14,}{right[key]:>14,}")
+    print(f"{'links usable':24s}{stats['links_usable']:>14,}")
+    for key, value in pair.report.notes.items():
+        print(f"  {key}: {value:,}" if isinstance(value, int) else f"  {key}: {value}")
+    if pair.report.total_problems:
+        print("problems (lines skipped):")
+        print(pair.report.summary())
+    for name, split in pair.given_splits.items():
+        print(f"given split {name}: {split.sizes()}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from gaussea.runner import run
+
+    cfg = build_run_config(args)
+    if args.print_config:
+        print(json.dumps(cfg.to_dict(), indent=2))
+    result = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite)
+    print_metrics(result.metrics)
+    print(f"run directory: {result.run_dir}")
+    return 0
+
+
+def print_metrics(metrics: dict) -> None:
+    for mode, m in metrics["test"].items():
+        print(f"[{mode} candidates, {m['similarity']}, csls_k={m['csls_k']}] "
+              f"H@1 {m['hits@1']:.4f}  H@5 {m['hits@5']:.4f}  H@10 {m['hits@10']:.4f}  "
+              f"MR {m['mr']:.1f}  MRR {m['mrr']:.4f}  ({m['num_queries']} queries x {m['num_candidates']})")
+    for space, s in (metrics.get("variance_by_corruption") or {}).items():
+        print(f"{space} variance: corrupted {s['corrupted_mean']:.3f} vs clean {s['clean_mean']:.3f} "
+              f"(ratio {s['ratio_of_means']:.2f})")
+    if "train_seconds" in metrics:
+        print(f"train {metrics['train_seconds']:.1f}s, eval {metrics['eval_seconds']:.1f}s, "
+              f"peak RSS {metrics['peak_rss_mib']:.0f} MiB")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from gaussea.runner import evaluate_run
+
+    modes = tuple(args.modes.split(",")) if args.modes else None
+    csls_k = -1 if args.csls_k is None else (args.csls_k if args.csls_k > 0 else None)
+    out = evaluate_run(args.run_dir, similarity=args.similarity, csls_k=csls_k, modes=modes)
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print_metrics({"test": out})
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gaussea", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("datasets", help="list registered datasets and formats")
+    s.set_defaults(func=cmd_datasets)
+
+    s = sub.add_parser("stats", help="print dataset statistics and the load report")
+    s.add_argument("dataset")
+    s.add_argument("--data-dir")
+    s.add_argument("--strict", action="store_true", help="turn skipped bad lines into errors")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_stats)
+
+    s = sub.add_parser("run", help="train and evaluate a model (default: the synthetic benchmark)")
+    s.add_argument("--config", help="JSON or TOML file with data/model/train/eval sections")
+    s.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override any config value")
+    s.add_argument("--dataset")
+    s.add_argument("--data-dir")
+    s.add_argument("--ratio", type=float, help="share of links used for training (default 0.2)")
+    s.add_argument("--split", type=int, help="index of the random split (default 0)")
+    s.add_argument("--valid-ratio", type=float, help="share of links held out for validation")
+    s.add_argument("--given-split", help="use a split shipped with the dataset (e.g. split_721_ExEA)")
+    s.add_argument("--split-dir", help="use the split files in this folder")
+    s.add_argument("--model", help="model name (default: gaussian)")
+    s.add_argument("--modalities", help="comma list of r,n,v (default r,n,v)")
+    s.add_argument("--dim", type=int)
+    s.add_argument("--stage1-epochs", type=int)
+    s.add_argument("--stage2-epochs", type=int)
+    s.add_argument("--lr", type=float)
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--device")
+    s.add_argument("--threads", type=int)
+    s.add_argument("--eval-every", type=int, help="evaluate on the valid slice every N epochs")
+    s.add_argument("--patience", type=int, help="early-stopping patience (valid evaluations)")
+    s.add_argument("--similarity", choices=["cosine", "neg_sym_kl", "expected_likelihood"])
+    s.add_argument("--csls-k", type=int, help="CSLS neighbourhood (0 disables CSLS)")
+    s.add_argument("--out", default="runs/default", help="run directory")
+    s.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
+    s.add_argument("--overwrite", action="store_true")
+    s.add_argument("--strict", action="store_true")
+    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--print-config", action="store_true")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("evaluate", help="re-evaluate a finished run directory")
+    s.add_argument("run_dir")
+    s.add_argument("--similarity", choices=["cosine", "neg_sym_kl", "expected_likelihood"])
+    s.add_argument("--csls-k", type=int)
+    s.add_argument("--modes", help="comma list of test,all")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_evaluate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (DataError, CheckpointError, FileExistsError, FileNotFoundError, ValueError) as exc:
+        print(f"gaussea: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gaussea: interrupted (the last checkpoint is kept; continue with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""Configuration dataclasses: every constant of the method, with the paper's value as default.
+
+Where the paper gives a value it is cited; where it is silent the default is ours and says so. Configs map
+1:1 onto JSON (``to_dict`` / ``from_dict``) so a run directory records exactly what produced it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+MODALITIES = ("r", "n", "v")
+
+
+@dataclass
+class ModelConfig:
+    """Hyper-parameters of the Gaussian common-space model (paper §3, DESIGN.md §1)."""
+
+    dim: int = 100  # ours: the paper does not state d
+    modalities: tuple[str, ...] = ("r", "n", "v")  # which of relational / numerical / visual to use
+    var_init: float = 0.5  # paper §4.3: every variance starts at 0.5
+    var_min: float = 0.5  # paper §4.3: C_min
+    var_max: float = 50.0  # paper §4.3: C_max
+    image_var: float = 0.5  # paper §3.2.2: Sigma_i fixed at 0.5
+    numeric_var: float = 0.5  # paper §3.2.3: Sigma_n fixed at 0.5
+    margin: float = 2.0  # ours: gamma of L_rel is not given in the paper
+    negatives: int = 5  # ours: corrupted triples per positive (half head, half tail)
+    exchange: bool = True  # paper §3.2.1: exchange strategy over training seed pairs
+    max_norm: float | None = 1.0  # KG2E's constraint ||mu|| <= 1 on relational means (None: off)
+    numeric_norm: str = "zscore"  # paper: "normalised by attribute name"; z-score or minmax
+    rbf_width: float = 0.25  # ours: sigma of the RBF kernels, in normalised units
+    cnn_channels: int = 8  # ours: channels of the small numerical CNN
+    standardise_images: bool = True  # ours: z-score image features per column before M1
+    symmetric_ac: bool = False  # L_ac as KL(e1||e2) (paper) or KL(e1||e2)+KL(e2||e1)
+    init_std: float = 0.1  # ours: std of the normal init of mean vectors
+
+    def __post_init__(self) -> None:
+        self.modalities = tuple(self.modalities)
+        bad = [m for m in self.modalities if m not in MODALITIES]
+        if bad or not self.modalities:
+            raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {self.modalities}")
+        if not 0 < self.var_min <= self.var_init <= self.var_max:
+            raise ValueError("need 0 < var_min <= var_init <= var_max")
+        if self.numeric_norm not in ("zscore", "minmax"):
+            raise ValueError(f"numeric_norm must be 'zscore' or 'minmax', got {self.numeric_norm!r}")
+
+
+@dataclass
+class TrainConfig:
+    """How training runs: epochs per stage, batches, learning rate, checkpoints, stopping."""
+
+    stage1_epochs: int = 40  # means only, variances fixed (paper §4.3: two-stage learning)
+    stage2_epochs: int = 20  # variances freed and clamped to [var_min, var_max]
+    lr: float = 0.01
+    batch_size: int = 2048  # triples per step of the triple losses (rel, num)
+    entity_batch_size: int = 256  # entities / image rows per step of the entity-level losses (vis, csl)
+    # MMEA's schedule: the alignment loss takes as many (smaller) steps per epoch as the relational loss,
+    # each on a random sample of len(train links) / steps pairs. "one_pass" instead makes one shuffled pass.
+    ac_steps: str = "match_rel"
+    seed: int = 0
+    device: str = "cpu"
+    threads: int | None = None  # torch intra-op threads; None leaves torch's default
+    checkpoint_every: int = 5  # epochs between checkpoints (0: only at the end)
+    eval_every: int = 0  # epochs between validation evaluations (0: never during training)
+    patience: int = 0  # early-stopping patience in evaluations on the VALID slice (0: off)
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.ac_steps not in ("match_rel", "one_pass"):
+            raise ValueError(f"ac_steps must be 'match_rel' or 'one_pass', got {self.ac_steps!r}")
+        if self.stage1_epochs < 0 or self.stage2_epochs < 0:
+            raise ValueError("epochs must be >= 0")
+
+
+@dataclass
+class EvalConfig:
+    """How alignment is scored: similarity on common-space means, CSLS, candidate pool."""
+
+    similarity: str = "cosine"  # cosine | neg_sym_kl | expected_likelihood
+    csls_k: int | None = 10  # paper §4.3: CSLS; None disables it
+    modes: tuple[str, ...] = ("test", "all")  # candidate pools reported
+    ks: tuple[int, ...] = (1, 5, 10)
+    chunk_size: int | None = None
+
+    def __post_init__(self) -> None:
+        self.modes = tuple(self.modes)
+        self.ks = tuple(self.ks)
+
+
+@dataclass
+class DataConfig:
+    """Which data and split a run uses."""
+
+    dataset: str = "synthetic"
+    data_dir: str | None = None
+    ratio: float = 0.2  # share of links used for training (paper: 20 / 50 / 80 %)
+    split: int = 0  # index of the random split (the paper averages 5)
+    split_seed: int = 0
+    valid_ratio: float = 0.0  # share of all links carved out of the non-train links for validation
+    given_split: str | None = None  # use a split shipped with the dataset (e.g. "split_721_ExEA")
+    split_dir: str | None = None  # load a split folder instead of making one
+    strict: bool = False
+    options: dict = field(default_factory=dict)  # loader options (e.g. synthetic generator knobs)
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    model_name: str = "gaussian"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        return cls(
+            data=dataclass_from_dict(DataConfig, d.get("data", {})),
+            model=dataclass_from_dict(ModelConfig, d.get("model", {})),
+            train=dataclass_from_dict(TrainConfig, d.get("train", {})),
+            eval=dataclass_from_dict(EvalConfig, d.get("eval", {})),
+            model_name=d.get("model_name", "gaussian"),
+        )
+
+
+def dataclass_from_dict(cls: type[T], d: dict[str, Any]) -> T:
+    """Build ``cls`` from ``d``, refusing unknown keys with a message listing the valid ones."""
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} option(s) {unknown}; valid: {sorted(names)}")
+    return cls(**d)

@@ -1,0 +1,333 @@
+"""Entity-alignment evaluation: gold ranks, Hits@k / MR / MRR, and top-k retrieval, all in chunks.
+
+**Candidate modes** (DESIGN.md §2; every result dict carries its ``"mode"`` label):
+
+- ``"test"`` — each test source is ranked against the *test targets* only (the gold targets of all test
+  pairs). This is the literature's standard protocol and the one published numbers use.
+- ``"all"`` — each test source is ranked against *every* entity of the other graph: the honest setting for
+  actually finding a counterpart. ``exclude_targets`` / ``exclude_sources`` (off by default) remove entities
+  from the pools, e.g. the training links' entities, which a deployed aligner would already know are taken;
+  test entities cannot be excluded.
+
+**CSLS neighbourhoods follow the mode**: ``r_S(y)`` (a target's mean similarity to its ``k`` nearest sources)
+is taken among the mode's source pool — the test sources in ``"test"`` mode, all (non-excluded) sources in
+``"all"`` mode — and ``r_T(x)`` among the mode's candidate targets. Hubness is a property of the pool being
+searched, and computing it on a different pool than the one ranked would mix two protocols.
+
+**Ties** get the *realistic* rank (as PyKEEN): the mean of the optimistic rank ``1 + #{score > gold}`` and
+the pessimistic rank ``#{score >= gold}`` (gold included), i.e. the expected rank under random tie-breaking.
+Sorting-based ranks would instead reward (or punish) a model for the arbitrary order of equal scores, e.g. a
+collapsed embedding that gives every candidate the same score would get rank 1. Hits@k counts ``rank <= k``
+on realistic ranks (so a gold tied with one other at the top has rank 1.5 and is not a Hit@1), and MRR is
+the mean of ``1 / rank``. Entities with *identical* embeddings tie exactly: candidates are deduplicated
+before scoring and counted with their multiplicity, so float rounding in a matrix product (which can differ
+between two equal columns) cannot break such ties arbitrarily.
+
+Memory: features O((n + m) d) plus one ``(chunk, m)`` float32 block at a time; ``chunk_size=None`` picks
+~64 MiB blocks and an explicit chunk (or :func:`full_score_matrix`) larger than ``max_block_bytes`` is refused
+before any work is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from gaussea.evaluate.csls import DEFAULT_CSLS_K, CSLSScorer
+from gaussea.evaluate.similarity import (
+    MAX_BLOCK_BYTES,
+    SCORE_BYTES,
+    Embeddings,
+    PreparedPair,
+    Similarity,
+    get_similarity,
+    resolve_chunk_size,
+)
+
+CandidateMode = Literal["test", "all"]
+Direction = Literal["left_to_right", "right_to_left"]
+CANDIDATE_MODES: tuple[str, ...] = ("test", "all")
+DIRECTIONS: tuple[str, ...] = ("left_to_right", "right_to_left")
+DEFAULT_KS: tuple[int, ...] = (1, 5, 10)
+
+IdsLike = np.ndarray | torch.Tensor | Sequence[int]
+
+
+def _as_tensor(ids: IdsLike) -> torch.Tensor:
+    return ids if isinstance(ids, torch.Tensor) else torch.as_tensor(np.ascontiguousarray(ids))
+
+
+def _as_ids(ids: IdsLike, size: int, what: str, device: torch.device) -> torch.Tensor:
+    t = _as_tensor(ids)
+    if t.numel() == 0:
+        return torch.empty(0, dtype=torch.long, device=device)
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        raise ValueError(f"{what} must hold integer entity ids, got dtype {t.dtype}")
+    t = t.to(device=device, dtype=torch.long).reshape(-1)
+    if len(t) and (int(t.min()) < 0 or int(t.max()) >= size):
+        raise ValueError(f"{what} has ids outside [0, {size})")
+    return t
+
+
+def _as_pairs(pairs: IdsLike, n_source: int, n_target: int, device: torch.device) -> torch.Tensor:
+    t = _as_tensor(pairs)
+    if t.ndim != 2 or t.shape[1] != 2:
+        raise ValueError(f"test_pairs must have shape (q, 2), got {tuple(t.shape)}")
+    if len(t) == 0:
+        raise ValueError("test_pairs is empty")
+    src = _as_ids(t[:, 0], n_source, "test_pairs[:, 0] (source ids)", device)
+    tgt = _as_ids(t[:, 1], n_target, "test_pairs[:, 1] (target ids)", device)
+    return torch.stack([src, tgt], dim=1)
+
+
+def _pool(
+    size: int, used: torch.Tensor, exclude: IdsLike | None, mode: str, what: str, device: torch.device
+) -> torch.Tensor:
+    """Sorted entity ids of one side's pool in ``mode``."""
+    if mode == "test":
+        if exclude is not None:
+            raise ValueError(f"exclude_{what}s only applies to mode='all' (the test pool has nothing else)")
+        return torch.unique(used)
+    pool = torch.arange(size, device=device)
+    if exclude is None:
+        return pool
+    excl = _as_ids(exclude, size, f"exclude_{what}s", device)
+    if torch.isin(used, excl).any():
+        raise ValueError(f"exclude_{what}s contains test {what}s; only non-test entities can be excluded")
+    return pool[~torch.isin(pool, excl)]
+
+
+def _dedupe_targets(prepared: PreparedPair) -> tuple[PreparedPair, torch.Tensor | None, torch.Tensor | None]:
+    """Collapse identical target feature rows so equal candidates tie exactly; ``(pair, inverse, counts)``."""
+    if prepared.num_targets < 2:
+        return prepared, None, None
+    uniq, inverse, counts = torch.unique(prepared.target, dim=0, return_inverse=True, return_counts=True)
+    if len(uniq) == prepared.num_targets:
+        return prepared, None, None
+    return prepared.with_targets(uniq), inverse, counts
+
+
+def realistic_ranks(
+    scores: torch.Tensor, gold_cols: torch.Tensor, counts: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Realistic 1-based rank of ``scores[i, gold_cols[i]]`` within row ``i`` (float64).
+
+    ``counts[j]`` is how many candidates column ``j`` stands for (deduplicated candidates); None: one each.
+    """
+    gold = scores.gather(1, gold_cols.unsqueeze(1))
+    if torch.isnan(gold).any():
+        raise ValueError("NaN similarity for a gold pair; check the embeddings")
+    if counts is None:
+        # #greater + #greater-or-equal in one byte-wise add and one reduction: ~3x faster than two bool sums,
+        # and this counting costs as much as the block's matrix product.
+        both = (scores > gold).view(torch.uint8).add_((scores >= gold).view(torch.uint8))
+        twice = both.sum(1, dtype=torch.int32)
+    else:
+        twice = torch.where(scores > gold, counts, 0).sum(1) + torch.where(scores >= gold, counts, 0).sum(1)
+    return (1.0 + twice.double()) / 2.0
+
+
+def rank_metrics(ranks: torch.Tensor | np.ndarray, ks: Sequence[int] = DEFAULT_KS) -> dict[str, float]:
+    """``hits@k`` (fraction with ``rank <= k``), ``mr`` (mean rank) and ``mrr`` (mean ``1 / rank``)."""
+    r = torch.as_tensor(ranks, dtype=torch.float64).reshape(-1)
+    if len(r) == 0:
+        raise ValueError("no ranks to summarise")
+    out = {f"hits@{k}": float((r <= k).double().mean()) for k in _check_ks(ks)}
+    out["mr"] = float(r.mean())
+    out["mrr"] = float((1.0 / r).mean())
+    return out
+
+
+def _check_ks(ks: Sequence[int]) -> list[int]:
+    ks = [int(k) for k in ks]
+    if not ks or min(ks) < 1:
+        raise ValueError(f"ks must be non-empty positive integers, got {ks}")
+    return ks
+
+
+def _orient(
+    source: Embeddings, target: Embeddings, pairs: IdsLike, direction: str,
+    exclude_sources: IdsLike | None, exclude_targets: IdsLike | None,
+) -> tuple[Embeddings, Embeddings, torch.Tensor, IdsLike | None, IdsLike | None]:
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    p = _as_pairs(pairs, len(source), len(target), source.device)
+    if direction == "right_to_left":
+        return target, source, p.flip(1), exclude_targets, exclude_sources
+    return source, target, p, exclude_sources, exclude_targets
+
+
+@torch.no_grad()
+def alignment_ranks(
+    source: Embeddings,
+    target: Embeddings,
+    test_pairs: IdsLike,
+    *,
+    mode: CandidateMode = "test",
+    similarity: str | Similarity = "cosine",
+    csls_k: int | None = DEFAULT_CSLS_K,
+    chunk_size: int | None = None,
+    exclude_sources: IdsLike | None = None,
+    exclude_targets: IdsLike | None = None,
+    direction: Direction = "left_to_right",
+    max_block_bytes: int = MAX_BLOCK_BYTES,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Realistic rank of the gold target of every test pair, and a description of the setting.
+
+    See :func:`evaluate_alignment` for the arguments. Returns ``(ranks, info)`` with ``ranks`` a float64 CPU
+    tensor aligned with ``test_pairs`` (per-entity analysis), and ``info`` the labels of the result dict.
+    """
+    if mode not in CANDIDATE_MODES:
+        raise ValueError(f"mode must be one of {CANDIDATE_MODES}, got {mode!r}")
+    if csls_k is not None and csls_k < 1:
+        raise ValueError(f"csls_k must be >= 1 or None (plain similarity), got {csls_k}")
+    sim = get_similarity(similarity)
+    src, tgt, pairs, excl_s, excl_t = _orient(source, target, test_pairs, direction, exclude_sources,
+                                              exclude_targets)
+    device = src.device
+    src_pool = _pool(len(src), pairs[:, 0], excl_s, mode, "source", device)
+    tgt_pool = _pool(len(tgt), pairs[:, 1], excl_t, mode, "target", device)
+    query_rows = torch.searchsorted(src_pool, pairs[:, 0].contiguous())
+    gold_cols = torch.searchsorted(tgt_pool, pairs[:, 1].contiguous())
+
+    prepared = sim.prepare(src.subset(src_pool), tgt.subset(tgt_pool))
+    prepared, inverse, counts = _dedupe_targets(prepared)
+    if inverse is not None:
+        gold_cols = inverse[gold_cols]
+    scorer = CSLSScorer(prepared, csls_k, chunk_size=chunk_size, max_block_bytes=max_block_bytes)
+    step = resolve_chunk_size(chunk_size, prepared.num_targets, len(pairs), max_block_bytes=max_block_bytes)
+    ranks = torch.empty(len(pairs), dtype=torch.float64, device=device)
+    for i in range(0, len(pairs), step):
+        block = scorer.ranking_block(query_rows[i:i + step])
+        ranks[i:i + step] = realistic_ranks(block, gold_cols[i:i + step], counts)
+    info: dict[str, Any] = {
+        "mode": mode,
+        "similarity": sim.name,
+        "csls_k": csls_k,
+        "direction": direction,
+        "num_queries": len(pairs),
+        "num_candidates": len(tgt_pool),
+    }
+    return ranks.cpu(), info
+
+
+def evaluate_alignment(
+    source: Embeddings,
+    target: Embeddings,
+    test_pairs: IdsLike,
+    *,
+    mode: CandidateMode = "test",
+    similarity: str | Similarity = "cosine",
+    csls_k: int | None = DEFAULT_CSLS_K,
+    ks: Sequence[int] = DEFAULT_KS,
+    chunk_size: int | None = None,
+    exclude_sources: IdsLike | None = None,
+    exclude_targets: IdsLike | None = None,
+    direction: Direction = "left_to_right",
+    max_block_bytes: int = MAX_BLOCK_BYTES,
+) -> dict[str, Any]:
+    """Hits@k, MR and MRR of ranking each test pair's gold target, labelled with the protocol used.
+
+    Args:
+        source, target: embeddings of the left and right graph (indexed by entity id).
+        test_pairs: ``(q, 2)`` integer array of ``(left id, right id)`` gold links.
+        mode: ``"test"`` (candidates = test targets; the standard) or ``"all"`` (every right entity).
+        similarity: a name in :data:`~gaussea.evaluate.similarity.SIMILARITIES` or a ``Similarity``.
+        csls_k: CSLS neighbourhood size (clipped to the pool sizes); None ranks by the plain similarity.
+        ks: the ``k`` of the Hits@k entries.
+        chunk_size: query rows (and, for ``r_S``, target columns) per block; None picks ~64 MiB blocks.
+        exclude_sources, exclude_targets: ids removed from the pools in ``"all"`` mode (e.g. training links).
+        direction: ``"left_to_right"`` ranks right entities for left queries; ``"right_to_left"`` the reverse
+            (``exclude_*`` keep referring to the left / right graph).
+        max_block_bytes: refuse (ValueError) an explicit ``chunk_size`` whose block would exceed this.
+
+    Returns:
+        ``{"hits@1": ..., "hits@5": ..., "hits@10": ..., "mr": ..., "mrr": ..., "mode", "similarity",
+        "csls_k", "direction", "num_queries", "num_candidates"}``; hits and MRR are fractions in [0, 1].
+    """
+    ks = _check_ks(ks)
+    ranks, info = alignment_ranks(
+        source, target, test_pairs, mode=mode, similarity=similarity, csls_k=csls_k, chunk_size=chunk_size,
+        exclude_sources=exclude_sources, exclude_targets=exclude_targets, direction=direction,
+        max_block_bytes=max_block_bytes,
+    )
+    return {**rank_metrics(ranks, ks), **info}
+
+
+@torch.no_grad()
+def top_k(
+    source: Embeddings,
+    target: Embeddings,
+    source_ids: IdsLike,
+    k: int,
+    *,
+    similarity: str | Similarity = "cosine",
+    csls_k: int | None = DEFAULT_CSLS_K,
+    candidates: IdsLike | None = None,
+    source_pool: IdsLike | None = None,
+    chunk_size: int | None = None,
+    max_block_bytes: int = MAX_BLOCK_BYTES,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` best targets of each source in ``source_ids``, best first: ``(scores, target ids)``.
+
+    ``candidates`` restricts the targets searched (default: all) and ``source_pool`` the sources among which
+    CSLS's ``r_S`` neighbourhoods are taken (default: all sources); ``r_T`` is taken among the candidates.
+    Scores are true CSLS values (``2 sim - r_T - r_S``) when ``csls_k`` is set, else the similarity.
+    ``k`` is clipped to the number of candidates. The order among exactly tied scores is unspecified.
+    Both outputs are ``(len(source_ids), min(k, #candidates))`` tensors on the embeddings' device.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if csls_k is not None and csls_k < 1:
+        raise ValueError(f"csls_k must be >= 1 or None (plain similarity), got {csls_k}")
+    device = source.device
+    queries = _as_ids(source_ids, len(source), "source_ids", device)
+    cand = torch.arange(len(target), device=device) if candidates is None else \
+        _as_ids(candidates, len(target), "candidates", device)
+    if len(cand) == 0:
+        raise ValueError("no candidates to rank")
+    prepared = get_similarity(similarity).prepare(source, target.subset(cand))
+    kk = min(k, len(cand))
+    scores = prepared.target.new_empty(len(queries), kk)
+    indices = torch.empty(len(queries), kk, dtype=torch.long, device=device)
+
+    pool = None if source_pool is None else _as_ids(source_pool, len(source), "source_pool", device)
+    scorer = CSLSScorer(prepared, csls_k, radius_sources=pool, chunk_size=chunk_size,
+                        max_block_bytes=max_block_bytes)
+    step = resolve_chunk_size(chunk_size, len(cand), len(queries), max_block_bytes=max_block_bytes)
+    for i in range(0, len(queries), step):
+        block, r_t = scorer.scores_block(queries[i:i + step])
+        vals, idx = block.topk(kk, dim=1)
+        scores[i:i + step] = vals if r_t is None else vals - r_t.unsqueeze(1)
+        indices[i:i + step] = cand[idx]
+    return scores, indices
+
+
+@torch.no_grad()
+def full_score_matrix(
+    source: Embeddings,
+    target: Embeddings,
+    *,
+    similarity: str | Similarity = "cosine",
+    csls_k: int | None = DEFAULT_CSLS_K,
+    max_block_bytes: int = MAX_BLOCK_BYTES,
+) -> torch.Tensor:
+    """The full ``(n, m)`` score matrix (CSLS when ``csls_k`` is set), for small problems and inspection.
+
+    Refused with a ValueError, before any work, when it would exceed ``max_block_bytes``: evaluation and
+    retrieval never need it (use :func:`evaluate_alignment` / :func:`top_k` with ``chunk_size``).
+    """
+    need = len(source) * len(target) * SCORE_BYTES
+    if need > max_block_bytes:
+        raise ValueError(
+            f"a full {len(source)} x {len(target)} score matrix needs {need / 2**20:.1f} MiB, more than "
+            f"max_block_bytes={max_block_bytes} ({max_block_bytes / 2**20:.1f} MiB); use "
+            "evaluate_alignment() or top_k(), which work in chunks (chunk_size=...), or raise max_block_bytes"
+        )
+    prepared = get_similarity(similarity).prepare(source, target)
+    scorer = CSLSScorer(prepared, csls_k, max_block_bytes=max_block_bytes)
+    block, r_t = scorer.scores_block(None)
+    return block if r_t is None else block.sub_(r_t.unsqueeze(1))

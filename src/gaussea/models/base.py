@@ -1,0 +1,54 @@
+"""What the trainer needs from a model, so every model (ours and the baselines) shares one training loop.
+
+A model exposes named losses that the trainer updates *in turn*, one full pass each per epoch (MMEA's
+alternating scheme, which the paper follows). For loss ``name`` the trainer draws mini-batches of item
+indices in ``range(num_items(name))`` and calls ``loss(name, idx, generator)``; after each optimiser step it
+calls ``after_step(name)`` for projections and clamps. Models with several stages (ours: means first, then
+variances) switch behaviour in ``set_stage``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+import torch
+from torch import nn
+
+from gaussea.evaluate import Embeddings
+
+
+class AlignmentModel(nn.Module, ABC):
+    """Base class of every alignment model trained by :class:`gaussea.train.Trainer`."""
+
+    num_stages: int = 1
+
+    @abstractmethod
+    def loss_names(self) -> list[str]:
+        """Active losses, in update order."""
+
+    @abstractmethod
+    def num_items(self, name: str) -> int:
+        """How many items (triples, pairs, entities...) one pass of loss ``name`` covers."""
+
+    @abstractmethod
+    def loss(self, name: str, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The scalar loss ``name`` on the items ``idx``."""
+
+    def after_step(self, name: str) -> None:  # noqa: B027 - optional hook
+        """Projections / clamps after an optimiser step for loss ``name``."""
+
+    def set_stage(self, stage: int) -> None:  # noqa: B027 - optional hook
+        """Switch to training stage ``stage`` (1-based)."""
+
+    @abstractmethod
+    def entity_embeddings(self) -> tuple[Embeddings, Embeddings]:
+        """Left and right entity representations used for alignment (evaluation and retrieval)."""
+
+    def space_embeddings(self) -> dict[str, tuple[Embeddings, Embeddings]]:
+        """Per-space (modality) left / right embeddings, for diagnostics; the final space by default."""
+        return {}
+
+    def variance_report(self) -> dict[str, np.ndarray]:
+        """Per-entity mean variance for each space (empty for point-embedding models)."""
+        return {}

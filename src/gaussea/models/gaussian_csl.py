@@ -1,0 +1,194 @@
+"""The paper's model: Gaussian modality embeddings integrated in a Gaussian common space (paper §3).
+
+Per entity: a common-space Gaussian ``N(mu_e, s_e)`` and one Gaussian per modality (relational, visual,
+numerical). Losses, updated in turn each epoch (MMEA's scheme):
+
+- ``rel``: KG2E margin ranking on triples extended by the exchange strategy, filtered negatives;
+- ``vis``: ``softplus(KL(N(mu_e^v, s_e^v) || N(tanh(M1 i), 0.5)))`` per (entity, image) row;
+- ``num``: ``softplus(KL(N(mu_e^n, s_e^n) || N(mu_n, 0.5)))`` per numerical triple;
+- ``csl``: ``KL(N_e || N_e^r) + KL(N_e || N_e^v) + KL(N_e || N_e^n)``, each term only where the entity has
+  that modality — the modal variance divides the mean gap, so a noisy modality can be ignored by growing it;
+- ``ac``: ``KL(N_e1 || N_e2)`` over training seed pairs (``symmetric_ac`` adds the reverse).
+
+Losses are means over the batch (the paper writes sums; with Adam the difference is a learning-rate scale).
+Two stages: stage 1 learns means with every variance fixed at ``var_init``; stage 2 frees the variances and
+clamps them to ``[var_min, var_max]`` after each step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gaussea.config import ModelConfig
+from gaussea.evaluate import Embeddings
+from gaussea.gaussian import kl
+from gaussea.modalities.numerical import NumericEncoder
+from gaussea.modalities.relational import NegativeSampler, kg2e_score, margin_ranking
+from gaussea.modalities.visual import ImageEncoder
+from gaussea.models.base import AlignmentModel
+from gaussea.models.inputs import AlignmentInputs, exchange_triples
+from gaussea.models.tables import GaussianTable
+
+LOSS_MODALITY = {"rel": "r", "vis": "v", "num": "n"}
+
+
+class GaussianCommonSpace(AlignmentModel):
+    num_stages = 2
+
+    def __init__(self, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator) -> None:
+        super().__init__()
+        self.cfg = config
+        self.inputs = inputs
+        n, d = inputs.num_entities, config.dim
+        use = set(config.modalities)
+        self.use_rel = "r" in use
+        self.use_vis = "v" in use and len(inputs.image_owner) > 0
+        self.use_num = "n" in use and len(inputs.num_entity) > 0
+
+        def table(num: int) -> GaussianTable:
+            return GaussianTable(num, d, init_std=config.init_std, var_init=config.var_init,
+                                 var_min=config.var_min, var_max=config.var_max, generator=generator)
+
+        self.common = table(n)
+        if self.use_rel:
+            self.rel_ent = table(n)
+            self.rel = table(inputs.num_relations)
+            positives = (exchange_triples(inputs.triples, inputs.train_pairs, n) if config.exchange
+                         else inputs.triples)
+            self.register_buffer("positives", positives, persistent=False)
+            self.sampler = NegativeSampler(positives, inputs.side_of_entity, inputs.num_left,
+                                           inputs.num_relations)
+        if self.use_vis:
+            self.vis_ent = table(n)
+            self.image_encoder = ImageEncoder(inputs.image_features.shape[1], d,
+                                              standardise=config.standardise_images,
+                                              features=inputs.image_features)
+        if self.use_num:
+            self.num_ent = table(n)
+            self.numeric_encoder = NumericEncoder(
+                inputs.num_attributes, d, channels=config.cnn_channels, rbf_width=config.rbf_width,
+                how=config.numeric_norm, attribute=inputs.num_attribute, value=inputs.num_value,
+                init_std=config.init_std)
+        self.register_buffer("has_image", inputs.has_images(), persistent=False)
+        self.register_buffer("has_number", inputs.has_numbers(), persistent=False)
+        self.set_stage(1)
+
+    # --- the trainer protocol -------------------------------------------------------------------
+    def loss_names(self) -> list[str]:
+        names = []
+        if self.use_rel:
+            names.append("rel")
+        if self.use_vis:
+            names.append("vis")
+        if self.use_num:
+            names.append("num")
+        names.append("csl")
+        if len(self.inputs.train_pairs):
+            names.append("ac")
+        return names
+
+    def num_items(self, name: str) -> int:
+        return {
+            "rel": lambda: len(self.positives),
+            "vis": lambda: len(self.inputs.image_owner),
+            "num": lambda: len(self.inputs.num_entity),
+            "csl": lambda: self.inputs.num_entities,
+            "ac": lambda: len(self.inputs.train_pairs),
+        }[name]()
+
+    def loss(self, name: str, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return getattr(self, f"_loss_{name}")(idx, generator)
+
+    def after_step(self, name: str) -> None:
+        for table in self._tables():
+            table.clamp_()
+        if name == "rel" and self.cfg.max_norm is not None:
+            self.rel_ent.renorm_(self.cfg.max_norm)
+
+    def set_stage(self, stage: int) -> None:
+        self.stage = stage
+        for table in self._tables():
+            table.set_variance_trainable(stage >= 2)
+
+    def entity_embeddings(self) -> tuple[Embeddings, Embeddings]:
+        n1 = self.inputs.num_left
+        mean, var = self.common.mean.detach(), self.common.var.detach()
+        return Embeddings(mean[:n1], var[:n1]), Embeddings(mean[n1:], var[n1:])
+
+    def space_embeddings(self) -> dict[str, tuple[Embeddings, Embeddings]]:
+        n1 = self.inputs.num_left
+        out = {}
+        for label, used, attr in (("relational", self.use_rel, "rel_ent"), ("visual", self.use_vis, "vis_ent"),
+                                  ("numerical", self.use_num, "num_ent")):
+            if used:
+                table: GaussianTable = getattr(self, attr)
+                mean, var = table.mean.detach(), table.var.detach()
+                out[label] = (Embeddings(mean[:n1], var[:n1]), Embeddings(mean[n1:], var[n1:]))
+        return out
+
+    def variance_report(self) -> dict[str, np.ndarray]:
+        """Mean variance per entity for each space; NaN where the entity lacks that modality."""
+        out = {"common": self.common.var.detach().mean(1).numpy()}
+        spaces = [("relational", self.use_rel, "rel_ent", None),
+                  ("visual", self.use_vis, "vis_ent", self.has_image),
+                  ("numerical", self.use_num, "num_ent", self.has_number)]
+        for label, used, attr, mask in spaces:
+            if not used:
+                continue
+            v = getattr(self, attr).var.detach().mean(1).numpy().copy()
+            if mask is not None:
+                v[~mask.numpy()] = np.nan
+            out[label] = v
+        return out
+
+    # --- losses ---------------------------------------------------------------------------------
+    def _tables(self) -> list[GaussianTable]:
+        return [m for m in self.modules() if isinstance(m, GaussianTable)]
+
+    def _loss_rel(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        pos = self.positives[idx]
+        neg, mask = self.sampler.sample(pos, self.cfg.negatives, generator)
+        f_pos = self._kg2e(pos)
+        f_neg = self._kg2e(neg.reshape(-1, 3)).reshape(neg.shape[:2])
+        return margin_ranking(f_pos, f_neg, self.cfg.margin, mask)
+
+    def _kg2e(self, triples: torch.Tensor) -> torch.Tensor:
+        h, r, t = triples.unbind(-1)
+        return kg2e_score(self.rel_ent.lookup(h), self.rel.lookup(r), self.rel_ent.lookup(t))
+
+    def _loss_vis(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        owner = self.inputs.image_owner[idx]
+        mu_i = self.image_encoder(self.inputs.image_features[idx])
+        m, s = self.vis_ent.lookup(owner)
+        return F.softplus(kl(m, s, mu_i, torch.tensor(self.cfg.image_var))).mean()
+
+    def _loss_num(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        ent = self.inputs.num_entity[idx]
+        attr, value = self.inputs.num_attribute[idx], self.inputs.num_value[idx]
+        # Encode each distinct (attribute, value) of the batch once (numbers repeat a lot: years, counts).
+        keys = torch.stack([attr.double(), value.double()], 1)
+        uniq, inverse = torch.unique(keys, dim=0, return_inverse=True)
+        mu_n = self.numeric_encoder(uniq[:, 0].long(), uniq[:, 1].float())[inverse]
+        m, s = self.num_ent.lookup(ent)
+        return F.softplus(kl(m, s, mu_n, torch.tensor(self.cfg.numeric_var))).mean()
+
+    def _loss_csl(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        m, s = self.common.lookup(idx)
+        total = torch.zeros(len(idx))
+        if self.use_rel:
+            total = total + kl(m, s, *self.rel_ent.lookup(idx))
+        if self.use_vis:
+            total = total + kl(m, s, *self.vis_ent.lookup(idx)) * self.has_image[idx]
+        if self.use_num:
+            total = total + kl(m, s, *self.num_ent.lookup(idx)) * self.has_number[idx]
+        return total.mean()
+
+    def _loss_ac(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        pairs = self.inputs.train_pairs[idx]
+        a, b = self.common.lookup(pairs[:, 0]), self.common.lookup(pairs[:, 1])
+        loss = kl(*a, *b)
+        if self.cfg.symmetric_ac:
+            loss = loss + kl(*b, *a)
+        return loss.mean()

@@ -1,0 +1,66 @@
+"""Embedding tables of diagonal Gaussians (or of points, for the point-embedding baselines).
+
+A :class:`GaussianTable` holds a mean matrix and, unless ``with_variance`` is off, a variance matrix. The
+variance is a plain parameter clamped to ``[var_min, var_max]`` after each optimiser step (the paper's
+choice, §4.3) rather than a bounded reparameterisation: values at the clamp then mean exactly "the model
+did not need more/less spread", which keeps the learned variances readable.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gaussea.gaussian import clamp_variance_
+
+
+class GaussianTable(nn.Module):
+    def __init__(
+        self,
+        num: int,
+        dim: int,
+        *,
+        init_std: float,
+        var_init: float = 0.5,
+        var_min: float = 0.5,
+        var_max: float = 50.0,
+        with_variance: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.mean = nn.Parameter(torch.randn(num, dim, generator=generator) * init_std)
+        self.var_min, self.var_max = var_min, var_max
+        self.var: nn.Parameter | None = None
+        if with_variance:
+            self.var = nn.Parameter(torch.full((num, dim), float(var_init)), requires_grad=False)
+        # While the variances have never been trained they all equal var_init, and lookups can return a
+        # scalar instead of gathering (n, d) rows: stage 1 then costs what a point-embedding model costs.
+        self.register_buffer("var_trained", torch.tensor(False))
+        self.var_init = float(var_init)
+
+    def __len__(self) -> int:
+        return int(self.mean.shape[0])
+
+    def set_variance_trainable(self, trainable: bool) -> None:
+        if self.var is not None:
+            self.var.requires_grad_(trainable)
+            if trainable:
+                self.var_trained.fill_(True)
+
+    def lookup(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Mean rows and variance rows (a broadcastable scalar while the variances are still untrained)."""
+        if self.var is None:
+            return self.mean[idx], None
+        if not self.var_trained:
+            return self.mean[idx], torch.tensor(self.var_init)
+        return self.mean[idx], self.var[idx]
+
+    def clamp_(self) -> None:
+        if self.var is not None:
+            clamp_variance_(self.var.data, self.var_min, self.var_max)
+
+    def renorm_(self, max_norm: float) -> None:
+        """Project mean rows back into the ball ``||mu|| <= max_norm`` (KG2E's constraint)."""
+        with torch.no_grad():
+            norms = self.mean.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            self.mean.mul_(torch.clamp(max_norm / norms, max=1.0))

@@ -1,0 +1,256 @@
+"""One run, end to end: data -> split -> model -> training -> evaluation -> run directory.
+
+The run directory is the unit of reproducibility. It holds:
+
+- ``config.json``: the resolved configuration (every default written out);
+- ``dataset.json``: dataset statistics, the load report and provenance such as the synthetic generator's
+  parameters;
+- ``split/``: the exact train / valid / test links (names, OpenEA layout), so anyone can rerun the split;
+- ``checkpoint.pt`` (+ ``.sha256``) and ``train_log.jsonl``: resumable training state and per-epoch losses;
+- ``metrics.json``: test metrics per candidate mode, labelled, with provenance (command, revision, machine);
+- ``embeddings.npz``: common-space means and variances per side with entity names (no pickle);
+- ``variances.npz``: per-entity mean variance of every space (common, relational, visual, numerical).
+
+Every file is written atomically; every path is a fixed name inside the run directory.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gaussea.config import RunConfig
+from gaussea.data.kgpair import KGPair, Split
+from gaussea.data.registry import default_registry
+from gaussea.data.report import DataError
+from gaussea.data.splits import load_split, make_split, save_split
+from gaussea.evaluate import Embeddings, evaluate_alignment
+from gaussea.ioutil import atomic_write_bytes, atomic_write_json
+from gaussea.models import build_model
+from gaussea.models.base import AlignmentModel
+from gaussea.models.inputs import AlignmentInputs
+from gaussea.provenance import peak_rss_mib, provenance
+from gaussea.train import CHECKPOINT_NAME, Trainer
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` returns: the run directory, the metrics and the trained model."""
+
+    run_dir: Path
+    metrics: dict
+    model: AlignmentModel
+    pair: KGPair
+    split: Split
+
+    def __repr__(self) -> str:
+        test = self.metrics.get("test", {}).get("test", {})
+        return f"RunResult({self.run_dir}, test H@1={test.get('hits@1')}, MRR={test.get('mrr')})"
+
+
+def load_pair(cfg: RunConfig) -> KGPair:
+    return default_registry().load(cfg.data.dataset, cfg.data.data_dir, strict=cfg.data.strict,
+                                   **cfg.data.options)
+
+
+def choose_split(cfg: RunConfig, pair: KGPair) -> Split:
+    d = cfg.data
+    if d.split_dir:
+        return load_split(Path(d.split_dir), pair)
+    if d.given_split:
+        if d.given_split not in pair.given_splits:
+            known = ", ".join(pair.given_splits) or "none"
+            raise DataError(f"dataset {pair.name} has no given split {d.given_split!r} (given: {known})")
+        return pair.given_splits[d.given_split]
+    return make_split(pair.links, d.ratio, seed=d.split_seed, index=d.split, valid_ratio=d.valid_ratio)
+
+
+def evaluate_model(model: AlignmentModel, links: np.ndarray, cfg: RunConfig,
+                   exclude: np.ndarray | None = None) -> dict:
+    """Metrics of ``model`` on ``links`` for every candidate mode in the config (left -> right)."""
+    left, right = model.entity_embeddings()
+    out = {}
+    for mode in cfg.eval.modes:
+        out[mode] = evaluate_alignment(left, right, links, mode=mode, similarity=cfg.eval.similarity,
+                                       csls_k=cfg.eval.csls_k, ks=cfg.eval.ks, chunk_size=cfg.eval.chunk_size)
+    return out
+
+
+def per_space_metrics(model: AlignmentModel, links: np.ndarray, cfg: RunConfig) -> dict:
+    """Diagnostics: how well each modality space alone aligns (test candidates, cosine + CSLS).
+
+    Reported next to the main figures, never used to choose anything.
+    """
+    out = {}
+    for space, (left, right) in model.space_embeddings().items():
+        m = evaluate_alignment(left, right, links, mode="test", similarity="cosine", csls_k=cfg.eval.csls_k,
+                               ks=cfg.eval.ks, chunk_size=cfg.eval.chunk_size)
+        out[space] = {k: m[k] for k in ("hits@1", "hits@10", "mrr")}
+    return out
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def write_embeddings(run_dir: Path, model: AlignmentModel, pair: KGPair) -> None:
+    left, right = model.entity_embeddings()
+    arrays: dict[str, np.ndarray] = {
+        "left_names": np.array(pair.left.entities.names, dtype=str),
+        "right_names": np.array(pair.right.entities.names, dtype=str),
+    }
+    for label, emb in (("left", left), ("right", right)):
+        arrays[f"{label}_mean"] = emb.mean.cpu().numpy().astype(np.float32)
+        if emb.var is not None:
+            arrays[f"{label}_var"] = emb.var.cpu().numpy().astype(np.float32)
+    atomic_write_bytes(run_dir / "embeddings.npz", _npz_bytes(arrays))
+    report = model.variance_report()
+    if report:
+        n1 = pair.left.num_entities
+        var_arrays = {}
+        for space, values in report.items():
+            var_arrays[f"left_{space}"] = values[:n1].astype(np.float32)
+            var_arrays[f"right_{space}"] = values[n1:].astype(np.float32)
+        atomic_write_bytes(run_dir / "variances.npz", _npz_bytes(var_arrays))
+
+
+def corruption_variance_summary(model: AlignmentModel, pair: KGPair) -> dict | None:
+    """On synthetic data: mean learned modal variance of corrupted vs clean entities (the paper's claim)."""
+    report = model.variance_report()
+    n1 = pair.left.num_entities
+    out = {}
+    for key, space in (("corrupted_image", "visual"), ("corrupted_numeric", "numerical")):
+        masks = pair.meta.get(key)
+        if not masks or space not in report:
+            continue
+        values = report[space]
+        corrupted = np.zeros(len(values), dtype=bool)
+        corrupted[np.asarray(masks["left"], dtype=np.int64)] = True
+        corrupted[n1 + np.asarray(masks["right"], dtype=np.int64)] = True
+        has = ~np.isnan(values)
+        bad, good = values[has & corrupted], values[has & ~corrupted]
+        if len(bad) and len(good):
+            out[space] = {"corrupted_mean": float(bad.mean()), "clean_mean": float(good.mean()),
+                          "corrupted_median": float(np.median(bad)), "clean_median": float(np.median(good)),
+                          "ratio_of_means": float(bad.mean() / good.mean()),
+                          "num_corrupted": int(len(bad)), "num_clean": int(len(good))}
+    return out or None
+
+
+def prepare_run_dir(run_dir: Path, cfg: RunConfig, resume: bool, overwrite: bool) -> RunConfig:
+    """Create the run directory, or reuse it on ``resume`` (the saved config then wins)."""
+    config_path = run_dir / "config.json"
+    if run_dir.exists() and (run_dir / CHECKPOINT_NAME).exists() and not (resume or overwrite):
+        raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or --overwrite")
+    if resume and config_path.exists():
+        return RunConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        for name in (CHECKPOINT_NAME, CHECKPOINT_NAME + ".sha256", "train_log.jsonl", "metrics.json"):
+            (run_dir / name).unlink(missing_ok=True)
+    atomic_write_json(config_path, cfg.to_dict())
+    return cfg
+
+
+def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, resume: bool = False,
+        overwrite: bool = False) -> RunResult:
+    """Train and evaluate one model; the Python twin of ``gaussea run``."""
+    cfg = cfg or RunConfig()
+    run_dir = Path(run_dir)
+    t_start = time.perf_counter()
+    cfg = prepare_run_dir(run_dir, cfg, resume, overwrite)
+    torch.manual_seed(cfg.train.seed)
+    pair = load_pair(cfg)
+    split = choose_split(cfg, pair)
+    save_split(split, pair, run_dir / "split")
+    atomic_write_json(run_dir / "dataset.json", {"stats": pair.stats(), "meta": _jsonable_meta(pair.meta)})
+    inputs = AlignmentInputs.build(pair, split)
+    generator = torch.Generator().manual_seed(cfg.train.seed)
+    model = build_model(cfg.model_name, inputs, cfg.model, generator)
+
+    validate = None
+    if len(split.valid) and cfg.train.eval_every:
+        def validate() -> float:
+            left, right = model.entity_embeddings()
+            m = evaluate_alignment(left, right, split.valid, mode="test", similarity=cfg.eval.similarity,
+                                   csls_k=cfg.eval.csls_k, ks=cfg.eval.ks, chunk_size=cfg.eval.chunk_size)
+            return m["mrr"]
+
+    trainer = Trainer(model, cfg.train, run_dir, validate=validate)
+    t_train = time.perf_counter()
+    state = trainer.fit(resume=resume)
+    train_seconds = time.perf_counter() - t_train
+    model.eval()
+    t_eval = time.perf_counter()
+    with torch.no_grad():
+        test_metrics = evaluate_model(model, split.test, cfg)
+    metrics = {
+        "model": cfg.model_name,
+        "dataset": cfg.data.dataset,
+        "modalities": list(cfg.model.modalities),
+        "split": {**split.description, **split.sizes()},
+        "iterative": False,
+        "uses_names": False,
+        "test": test_metrics,
+        "epochs_completed": state.epoch,
+        "stopped_early": state.stopped_early,
+        "best_valid_epoch": state.best_epoch,
+        "train_seconds": train_seconds,
+        "eval_seconds": time.perf_counter() - t_eval,
+        "total_seconds": time.perf_counter() - t_start,
+        "peak_rss_mib": peak_rss_mib(),
+        "provenance": provenance(),
+    }
+    with torch.no_grad():
+        metrics["per_space_test"] = per_space_metrics(model, split.test, cfg)
+    summary = corruption_variance_summary(model, pair)
+    if summary:
+        metrics["variance_by_corruption"] = summary
+    write_embeddings(run_dir, model, pair)
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    return RunResult(run_dir, metrics, model, pair, split)
+
+
+def _jsonable_meta(meta: dict) -> dict:
+    """Drop bulky per-entity arrays from the metadata written to dataset.json (they are in the data)."""
+    return {k: v for k, v in meta.items() if not k.startswith("corrupted_")}
+
+
+def load_run_model(run_dir: Path) -> tuple[RunConfig, KGPair, Split, AlignmentModel]:
+    """Rebuild a trained model from its run directory (config + data + split + checkpoint)."""
+    from gaussea.checkpoint import load_checkpoint
+
+    run_dir = Path(run_dir)
+    cfg = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
+    pair = load_pair(cfg)
+    split = load_split(run_dir / "split", pair)
+    inputs = AlignmentInputs.build(pair, split)
+    model = build_model(cfg.model_name, inputs, cfg.model, torch.Generator().manual_seed(cfg.train.seed))
+    model.load_state_dict(load_checkpoint(run_dir / CHECKPOINT_NAME)["model"])
+    model.eval()
+    return cfg, pair, split, model
+
+
+def evaluate_run(run_dir: str | Path, similarity: str | None = None, csls_k: int | None = -1,
+                 modes: tuple[str, ...] | None = None) -> dict:
+    """Re-evaluate a finished run, optionally with another similarity / CSLS k / candidate modes."""
+    cfg, _pair, split, model = load_run_model(Path(run_dir))
+    if similarity:
+        cfg.eval.similarity = similarity
+    if csls_k != -1:
+        cfg.eval.csls_k = csls_k
+    if modes:
+        cfg.eval.modes = tuple(modes)
+    with torch.no_grad():
+        return evaluate_model(model, split.test, cfg)
+
+
+__all__ = ["RunResult", "run", "evaluate_run", "load_run_model", "Embeddings"]

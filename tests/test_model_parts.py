@@ -1,0 +1,106 @@
+"""Unit tests of the model's building blocks: exchange strategy, negatives, losses, encoders, tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gaussea.gaussian import kl
+from gaussea.modalities.numerical import NumericEncoder, attribute_statistics
+from gaussea.modalities.relational import NegativeSampler, kg2e_score, margin_ranking
+from gaussea.modalities.visual import ImageEncoder
+from gaussea.models.inputs import exchange_triples, triple_keys
+from gaussea.models.tables import GaussianTable
+
+
+def test_exchange_swaps_head_and_tail_one_at_a_time() -> None:
+    # left entities 0,1,2 ; right entities 3,4 ; pair (0, 3)
+    triples = torch.tensor([[0, 0, 1], [2, 0, 0], [3, 1, 4]])
+    out = {tuple(t) for t in exchange_triples(triples, torch.tensor([[0, 3]]), 5).tolist()}
+    assert out == {(0, 0, 1), (2, 0, 0), (3, 1, 4), (3, 0, 1), (2, 0, 3), (0, 1, 4)}
+
+
+def test_exchange_without_pairs_is_identity() -> None:
+    triples = torch.tensor([[0, 0, 1]])
+    assert torch.equal(exchange_triples(triples, torch.zeros((0, 2), dtype=torch.long), 2), triples)
+
+
+def test_negative_sampler_filters_known_positives_and_stays_in_graph() -> None:
+    # left graph: entities 0..1 (only two), right graph: 2..9
+    positives = torch.tensor([[0, 0, 1], [1, 0, 0], [2, 1, 3]])
+    side = torch.tensor([0, 0] + [1] * 8)
+    sampler = NegativeSampler(positives, side, num_left=2, num_relations=2)
+    g = torch.Generator().manual_seed(0)
+    neg, mask = sampler.sample(positives, 64, g)
+    keys = set(triple_keys(positives, 10, 2).tolist())
+    neg_keys = triple_keys(neg, 10, 2)
+    for k, m in zip(neg_keys.flatten().tolist(), mask.flatten().tolist(), strict=True):
+        assert (m == 0.0) == (k in keys)
+    # corrupting a left triple must draw left entities only
+    assert neg[:2].max() <= 1
+    assert neg[2, :, [0, 2]].min() >= 2
+    # the left graph has two entities, so some negatives of (0,0,1) are the positive (1,0,0)? no: (1,0,1) etc.
+    assert mask[0].sum() < 64  # some corruptions reproduce a positive and are masked
+
+
+def test_kg2e_score_is_negative_kl_with_summed_variances() -> None:
+    g = torch.Generator().manual_seed(1)
+    mh, mt, mr = (torch.randn(4, 3, generator=g) for _ in range(3))
+    sh, st, sr = (torch.rand(4, 3, generator=g) + 0.5 for _ in range(3))
+    expected = -kl(mh - mt, sh + st, mr, sr)
+    torch.testing.assert_close(kg2e_score((mh, sh), (mr, sr), (mt, st)), expected)
+
+
+def test_margin_ranking_ignores_masked_negatives() -> None:
+    pos = torch.tensor([0.0, 0.0])
+    neg = torch.tensor([[1.0, -5.0], [0.5, 0.5]])
+    mask = torch.tensor([[1.0, 1.0], [0.0, 1.0]])
+    # hinge = relu(1 - 0 + neg): [[2, 0], [1.5, 1.5]] ; masked mean over 3 = (2 + 0 + 1.5) / 3
+    assert margin_ranking(pos, neg, 1.0, mask).item() == pytest.approx(3.5 / 3)
+
+
+def test_attribute_statistics_zscore_and_minmax() -> None:
+    attr = torch.tensor([0, 0, 1, 1, 1])
+    val = torch.tensor([1.0, 3.0, 10.0, 10.0, 40.0])
+    mean, std = attribute_statistics(attr, val, 3, "zscore")
+    assert mean[:2].tolist() == pytest.approx([2.0, 20.0])
+    assert std[0].item() == pytest.approx(1.0) and std[1].item() == pytest.approx(np.std([10, 10, 40]))
+    assert std[2].item() == 1.0  # unused attribute: neutral scale, no division by zero
+    lo, span = attribute_statistics(attr, val, 3, "minmax")
+    assert lo[:2].tolist() == [1.0, 10.0] and span[:2].tolist() == [2.0, 30.0]
+
+
+def test_numeric_encoder_shapes_and_range() -> None:
+    attr = torch.tensor([0, 1, 1, 2])
+    val = torch.tensor([1e6, -3.0, 5.0, 1999.5])
+    enc = NumericEncoder(3, 16, channels=4, rbf_width=0.25, how="zscore", attribute=attr, value=val, init_std=0.1)
+    out = enc(attr, val)
+    assert out.shape == (4, 16)
+    assert torch.all(out.abs() <= 1)
+    # the RBF peaks at the centre nearest the normalised value
+    z = enc.normalise(attr, val)
+    peak = enc.rbf(z).argmax(1)
+    nearest = (z.unsqueeze(1) - enc.centres).abs().argmin(1)
+    assert torch.equal(peak, nearest)
+
+
+def test_image_encoder_accepts_any_width() -> None:
+    for width in (3, 17, 4096):
+        feats = torch.rand(5, width) * 100
+        enc = ImageEncoder(width, 8, standardise=True, features=feats)
+        out = enc(feats)
+        assert out.shape == (5, 8) and torch.all(out.abs() <= 1)
+
+
+def test_gaussian_table_clamp_and_renorm() -> None:
+    table = GaussianTable(3, 4, init_std=10.0, var_min=0.5, var_max=50.0)
+    assert not table.var.requires_grad
+    table.set_variance_trainable(True)
+    assert table.var.requires_grad
+    table.var.data[0] = 100.0
+    table.var.data[1] = 0.01
+    table.clamp_()
+    assert table.var.data.max() == 50.0 and table.var.data.min() == 0.5
+    table.renorm_(1.0)
+    assert torch.all(table.mean.norm(dim=1) <= 1.0 + 1e-6)
