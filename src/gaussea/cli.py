@@ -7,12 +7,14 @@ naming the file and problem, with exit status 2.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from gaussea.checkpoint import CheckpointError
+from gaussea.commands import COMMAND_MODULES
 from gaussea.config import RunConfig
 from gaussea.data.registry import default_registry
 from gaussea.data.report import DataError
@@ -212,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--modes", help="comma list of test,all")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_evaluate)
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_parser(sub)
     return p
 
 

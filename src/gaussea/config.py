@@ -66,6 +66,7 @@ class TrainConfig:
     eval_every: int = 0  # epochs between validation evaluations (0: never during training)
     patience: int = 0  # early-stopping patience in evaluations on the VALID slice (0: off)
     progress: bool = True
+    max_seconds: float | None = None  # wall-clock training budget; training stops after the epoch that hits it
 
     def __post_init__(self) -> None:
         if self.ac_steps not in ("match_rel", "one_pass"):

@@ -202,6 +202,7 @@ def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, r
         "test": test_metrics,
         "epochs_completed": state.epoch,
         "stopped_early": state.stopped_early,
+        "budget_exhausted": state.budget_exhausted,
         "best_valid_epoch": state.best_epoch,
         "train_seconds": train_seconds,
         "eval_seconds": time.perf_counter() - t_eval,

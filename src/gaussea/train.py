@@ -40,6 +40,8 @@ class TrainState:
     best_epoch: int | None = None
     evals_without_improvement: int = 0
     stopped_early: bool = False
+    budget_exhausted: bool = False
+    train_seconds: float = 0.0  # wall-clock spent in epochs so far (summed over resumed sessions)
     log: list[dict] = field(default_factory=list)
 
 
@@ -112,13 +114,16 @@ class Trainer:
         total = self.total_epochs
         bar = tqdm(total=total, initial=self.state.epoch, disable=not self.cfg.progress, desc="train",
                    unit="epoch", dynamic_ncols=True)
-        while self.state.epoch < total and not self.state.stopped_early:
+        while self.state.epoch < total and not (self.state.stopped_early or self.state.budget_exhausted):
             epoch = self.state.epoch + 1
             t0 = time.perf_counter()
             losses = self.run_epoch(epoch)
-            record: dict = {"epoch": epoch, "stage": self.stage_of(epoch), "seconds": time.perf_counter() - t0,
-                            "loss": losses}
+            seconds = time.perf_counter() - t0
+            record: dict = {"epoch": epoch, "stage": self.stage_of(epoch), "seconds": seconds, "loss": losses}
             self.state.epoch = epoch
+            self.state.train_seconds += seconds
+            if self.cfg.max_seconds is not None and self.state.train_seconds >= self.cfg.max_seconds:
+                self.state.budget_exhausted = True
             if self.validate and self.cfg.eval_every and epoch % self.cfg.eval_every == 0:
                 record["valid_mrr"] = self._evaluate_and_track(epoch)
             self.state.log.append(record)

@@ -1,0 +1,8 @@
+"""Extra ``gaussea`` subcommands, one module each.
+
+Each module listed in :data:`COMMAND_MODULES` defines ``add_parser(subparsers) -> None``, which adds its
+subcommand and sets ``func`` (taking the parsed ``argparse.Namespace``, returning an exit status). Modules are
+imported when the parser is built, so keep their top-level imports light (import torch inside ``func``).
+"""
+
+COMMAND_MODULES: tuple[str, ...] = ()
