@@ -45,7 +45,10 @@ def apply_overrides(cfg_dict: dict, assignments: list[str]) -> None:
 def load_config_file(path: Path) -> dict:
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".toml":
-        import tomllib
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib
 
         return tomllib.loads(text)
     return json.loads(text)
@@ -53,6 +56,10 @@ def load_config_file(path: Path) -> dict:
 
 def build_run_config(args: argparse.Namespace) -> RunConfig:
     base = RunConfig().to_dict()
+    if args.preset:
+        from gaussea.presets import apply_preset
+
+        apply_preset(base, args.preset)
     if args.config:
         file_cfg = load_config_file(Path(args.config))
         for section, values in file_cfg.items():
@@ -78,6 +85,8 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
             base[keys[0]] = value
         else:
             base[keys[0]][keys[1]] = value
+    if args.log is not None:
+        base["train"]["loggers"] = [x.strip() for x in args.log.split(",") if x.strip()]
     if args.modalities:
         base["model"]["modalities"] = [m.strip() for m in args.modalities.split(",") if m.strip()]
     if args.strict:
@@ -176,7 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_stats)
 
     s = sub.add_parser("run", help="train and evaluate a model (default: the synthetic benchmark)")
+    s.add_argument("--preset", help="start from a named preset (see `gaussea presets`); --config, --set and "
+                                    "flags override it")
     s.add_argument("--config", help="JSON or TOML file with data/model/train/eval sections")
+    s.add_argument("--log", help="comma list of per-epoch loggers: csv, tensorboard, mlflow (default: csv)")
     s.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override any config value")
     s.add_argument("--dataset")
     s.add_argument("--data-dir")
@@ -227,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, CheckpointError, FileExistsError, FileNotFoundError, ValueError) as exc:
         print(f"gaussea: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `gaussea stats ... | head`
+        return 0
     except KeyboardInterrupt:
         print("gaussea: interrupted (the last checkpoint is kept; continue with --resume)", file=sys.stderr)
         return 130

@@ -54,6 +54,13 @@ class TrainConfig:
     stage1_epochs: int = 40  # means only, variances fixed (paper §4.3: two-stage learning)
     stage2_epochs: int = 20  # variances freed and clamped to [var_min, var_max]
     lr: float = 0.01
+    # Variances live on [0.5, 50] while means live in the unit ball: a larger step for them (ours).
+    var_lr_mult: float = 10.0
+    # One Adam shared by all losses (default) keeps the relative size of different losses' gradients: with an
+    # Adam per loss (MMEA's TensorFlow code), each loss moves a shared parameter by ~lr per step whatever its
+    # gradient, so L_vis pulling a visual variance down and L_csl pushing it up cancel step for step and the
+    # variances never reflect how far a modality sits from the common embedding.
+    optimiser_per_loss: bool = False
     batch_size: int = 2048  # triples per step of the triple losses (rel, num)
     entity_batch_size: int = 256  # entities / image rows per step of the entity-level losses (vis, csl)
     # MMEA's schedule: the alignment loss takes as many (smaller) steps per epoch as the relational loss,
@@ -67,8 +74,10 @@ class TrainConfig:
     patience: int = 0  # early-stopping patience in evaluations on the VALID slice (0: off)
     progress: bool = True
     max_seconds: float | None = None  # wall-clock training budget; training stops after the epoch that hits it
+    loggers: tuple[str, ...] = ("csv",)  # per-epoch metric loggers: csv (RUN_DIR/train_log.csv), tensorboard, mlflow
 
     def __post_init__(self) -> None:
+        self.loggers = tuple(self.loggers)
         if self.ac_steps not in ("match_rel", "one_pass"):
             raise ValueError(f"ac_steps must be 'match_rel' or 'one_pass', got {self.ac_steps!r}")
         if self.stage1_epochs < 0 or self.stage2_epochs < 0:

@@ -32,6 +32,7 @@ from gaussea.data.report import DataError
 from gaussea.data.splits import load_split, make_split, save_split
 from gaussea.evaluate import Embeddings, evaluate_alignment
 from gaussea.ioutil import atomic_write_bytes, atomic_write_json
+from gaussea.loggers import LoggerGroup, build_loggers
 from gaussea.models import build_model
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
@@ -184,9 +185,13 @@ def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, r
                                    csls_k=cfg.eval.csls_k, ks=cfg.eval.ks, chunk_size=cfg.eval.chunk_size)
             return m["mrr"]
 
-    trainer = Trainer(model, cfg.train, run_dir, validate=validate)
+    loggers = LoggerGroup(build_loggers(cfg.train.loggers, run_dir, cfg.to_dict()))
+    trainer = Trainer(model, cfg.train, run_dir, validate=validate, callbacks=[loggers])
     t_train = time.perf_counter()
-    state = trainer.fit(resume=resume)
+    try:
+        state = trainer.fit(resume=resume)
+    finally:
+        loggers.close()
     train_seconds = time.perf_counter() - t_train
     model.eval()
     t_eval = time.perf_counter()

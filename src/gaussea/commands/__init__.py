@@ -5,4 +5,11 @@ subcommand and sets ``func`` (taking the parsed ``argparse.Namespace``, returnin
 imported when the parser is built, so keep their top-level imports light (import torch inside ``func``).
 """
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "gaussea.commands.align",
+    "gaussea.commands.explain",
+    "gaussea.commands.report",
+    "gaussea.presets",
+    "gaussea.commands.download",
+    "gaussea.commands.reproduce",
+)

@@ -15,8 +15,24 @@ ModelBuilder = Callable[[AlignmentInputs, ModelConfig, torch.Generator], Alignme
 
 def model_builders() -> dict[str, ModelBuilder]:
     from gaussea.models.gaussian_csl import GaussianCommonSpace
+    from gaussea.models.gcn_align import GCNAlign
+    from gaussea.models.imuse import IMUSE
+    from gaussea.models.iptranse import IPTransE
+    from gaussea.models.mmea import MMEA
+    from gaussea.models.mtranse import MTransE
+    from gaussea.models.sea import SEA
+    from gaussea.models.transe import TransE
 
-    return {"gaussian": GaussianCommonSpace}
+    return {
+        "gaussian": GaussianCommonSpace,
+        "mmea": MMEA,
+        "transe": TransE,
+        "mtranse": MTransE,
+        "iptranse": IPTransE,
+        "sea": SEA,
+        "gcn_align": GCNAlign,
+        "imuse": IMUSE,
+    }
 
 
 def build_model(name: str, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator

@@ -1,0 +1,456 @@
+"""Predicted counterparts for any entities of a trained run, and one-to-one assignment between the graphs.
+
+Evaluation ranks the gold target of each *test* source; a user of a trained aligner instead wants a
+counterpart for *every* entity. :func:`align` reads a run directory's ``embeddings.npz`` (common-space means
+and variances of every entity of both graphs, with names) and scores candidates exactly as the run's evaluation
+did (its similarity and CSLS k), so the numbers printed by ``gaussea align`` and ``gaussea evaluate`` agree.
+CSLS neighbourhoods are taken among *all* entities of both graphs (the ``"all"`` candidate mode), whichever
+subset of sources is asked for, so a source's scores do not depend on which other sources were requested.
+
+Ranking every source independently lets two sources pick the same target. A one-to-one assignment repairs
+that, using only each source's top-``K`` candidate list (memory O(n K), never an ``n x m`` matrix):
+
+- ``greedy``: take candidate pairs globally best-first, skipping pairs whose source or target is taken.
+  Fast (one sort) and, for a symmetric score, the unique stable matching.
+- ``hungarian``: the matching that pairs the most sources and, among those, has the largest total score
+  (sparse Jonker-Volgenant, ``scipy.sparse.csgraph.min_weight_full_bipartite_matching``; scipy is optional).
+- ``stable``: Gale-Shapley with sources proposing along their candidate lists and targets keeping the
+  proposer they prefer. Target preferences default to the same score, in which case the result equals
+  ``greedy`` (CSLS, cosine and the KL similarities are symmetric); pass ``target_scores`` to use another
+  preference for the targets.
+
+Sources whose ``K`` candidates are all taken stay unmatched (target ``-1``): raise ``K`` to match more.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from gaussea.ioutil import atomic_write_text
+
+if TYPE_CHECKING:
+    from gaussea.evaluate.similarity import Embeddings
+
+ONE_TO_ONE_METHODS: tuple[str, ...] = ("greedy", "hungarian", "stable")
+DIRECTIONS: tuple[str, ...] = ("left_to_right", "right_to_left")
+DEFAULT_CANDIDATES = 10
+TSV_HEADER = "source\trank\ttarget\tscore\n"
+
+
+class MissingDependencyError(ValueError):
+    """An optional dependency is needed for the requested feature.
+
+    A ``ValueError`` so that the CLI prints it as a one-line error (exit status 2) instead of a traceback.
+    """
+
+
+@dataclass
+class Candidates:
+    """Top-``K`` candidate lists of some sources, best first.
+
+    ``targets[i, j]`` is the ``j``-th best target id of source ``sources[i]`` and ``scores[i, j]`` its score;
+    rows shorter than ``K`` are padded with target ``-1`` and score ``-inf``.
+    """
+
+    sources: np.ndarray  # (n,) int64 source ids
+    targets: np.ndarray  # (n, K) int64 target ids, -1 = padding
+    scores: np.ndarray  # (n, K) float64
+
+    def __post_init__(self) -> None:
+        self.sources = np.asarray(self.sources, dtype=np.int64).reshape(-1)
+        self.targets = np.asarray(self.targets, dtype=np.int64)
+        self.scores = np.asarray(self.scores, dtype=np.float64)
+        if self.targets.ndim != 2 or self.targets.shape != self.scores.shape:
+            raise ValueError(f"targets {self.targets.shape} and scores {self.scores.shape} must be equal (n, K)")
+        if len(self.sources) != len(self.targets):
+            raise ValueError(f"{len(self.sources)} sources but {len(self.targets)} candidate rows")
+        for row in self.targets:
+            valid = row[row >= 0]
+            if len(np.unique(valid)) != len(valid):
+                raise ValueError("a candidate list names the same target twice")
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    @property
+    def k(self) -> int:
+        return self.targets.shape[1]
+
+    def edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(row, column, score)`` of every real (non-padding) candidate, row-major."""
+        rows, cols = np.nonzero(self.targets >= 0)
+        return rows, cols, self.scores[rows, cols]
+
+
+@dataclass
+class Matching:
+    """A one-to-one assignment: ``targets[i]`` is matched to ``sources[i]`` (``-1``: unmatched).
+
+    ``scores[i]`` is the pair's score and ``ranks[i]`` the 1-based position of the target in the source's
+    candidate list (1: its first choice); NaN / 0 when unmatched.
+    """
+
+    sources: np.ndarray
+    targets: np.ndarray
+    scores: np.ndarray
+    ranks: np.ndarray
+
+    @property
+    def num_matched(self) -> int:
+        return int((self.targets >= 0).sum())
+
+    def total_score(self) -> float:
+        return float(np.nansum(self.scores))
+
+
+def _matching_from_columns(cand: Candidates, cols: np.ndarray) -> Matching:
+    """Build a :class:`Matching` from the chosen column (candidate position) of each row, -1 = none."""
+    n = len(cand)
+    rows = np.arange(n)
+    has = cols >= 0
+    safe = np.where(has, cols, 0)
+    targets = np.where(has, cand.targets[rows, safe] if n else np.zeros(0, np.int64), -1)
+    scores = np.where(has, cand.scores[rows, safe] if n else np.zeros(0), np.nan)
+    return Matching(cand.sources.copy(), targets.astype(np.int64), scores.astype(np.float64),
+                    np.where(has, safe + 1, 0).astype(np.int64))
+
+
+def greedy_match(cand: Candidates) -> Matching:
+    """Global best-first matching: visit candidate pairs by decreasing score, keep those with both ends free.
+
+    Ties are broken by source row, then candidate position, so the result is deterministic. O(E log E) for
+    ``E = n K`` candidate pairs.
+    """
+    rows, cols, scores = cand.edges()
+    order = np.lexsort((cols, rows, -scores))
+    chosen = np.full(len(cand), -1, dtype=np.int64)
+    taken: set[int] = set()
+    for e in order:
+        r = int(rows[e])
+        if chosen[r] >= 0:
+            continue
+        t = int(cand.targets[r, cols[e]])
+        if t in taken:
+            continue
+        chosen[r] = cols[e]
+        taken.add(t)
+    return _matching_from_columns(cand, chosen)
+
+
+def stable_match(cand: Candidates, target_scores: Callable[[int, int], float] | None = None) -> Matching:
+    """Gale-Shapley, sources proposing along their candidate lists (source-optimal stable matching).
+
+    A target holds the best proposer so far by ``target_scores(target_id, source_id)`` (default: the pair's
+    score in ``cand``), ties going to the earlier source row. Only pairs in some source's list exist, so a
+    source whose list runs out stays unmatched.
+    """
+    n, k = len(cand), cand.k
+    pair_score: dict[tuple[int, int], float] = {}
+    if target_scores is None:
+        for r in range(n):
+            for j in range(k):
+                t = int(cand.targets[r, j])
+                if t >= 0:
+                    pair_score[(t, r)] = float(cand.scores[r, j])
+
+    def prefer(t: int, r: int) -> tuple[float, int]:
+        s = pair_score[(t, r)] if target_scores is None else float(target_scores(t, int(cand.sources[r])))
+        return (s, -r)
+
+    next_choice = np.zeros(n, dtype=np.int64)
+    holder: dict[int, tuple[tuple[float, int], int]] = {}  # target -> (preference key, row)
+    chosen = np.full(n, -1, dtype=np.int64)
+    free = list(range(n - 1, -1, -1))
+    while free:
+        r = free.pop()
+        while next_choice[r] < k:
+            j = int(next_choice[r])
+            next_choice[r] += 1
+            t = int(cand.targets[r, j])
+            if t < 0:
+                continue
+            key = prefer(t, r)
+            current = holder.get(t)
+            if current is None:
+                holder[t] = (key, r)
+                chosen[r] = j
+                break
+            if key > current[0]:
+                loser = current[1]
+                chosen[loser] = -1
+                free.append(loser)
+                holder[t] = (key, r)
+                chosen[r] = j
+                break
+    return _matching_from_columns(cand, chosen)
+
+
+def hungarian_match(cand: Candidates) -> Matching:
+    """Maximum-cardinality, then maximum-total-score matching over the candidate pairs (sparse LAP).
+
+    Solved with scipy's sparse Jonker-Volgenant (``min_weight_full_bipartite_matching``) on the candidate
+    edges only, so memory is O(n K) whatever the graph sizes. Each source also gets a private "unmatched"
+    column whose cost exceeds any possible gain of real edges along an augmenting path, so a full matching
+    always exists and real pairs are preferred whenever possible. Restricted to candidates, this equals
+    ``scipy.optimize.linear_sum_assignment`` on the full score matrix when ``K`` is the number of targets.
+    """
+    try:
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+    except ImportError:
+        raise MissingDependencyError(
+            "one-to-one 'hungarian' needs scipy: pip install scipy (or use --one-to-one greedy|stable)"
+        ) from None
+    n = len(cand)
+    rows, cols, scores = cand.edges()
+    if n == 0 or len(rows) == 0:
+        return _matching_from_columns(cand, np.full(n, -1, dtype=np.int64))
+    targets = cand.targets[rows, cols]
+    uniq, col_of_edge = np.unique(targets, return_inverse=True)
+    hi, lo = float(scores.max()), float(scores.min())
+    span = hi - lo
+    cost = (hi - scores) + 1.0  # in [1, span + 1]: strictly positive, so no edge reads as "absent"
+    dummy = (n + 2) * (span + 1.0)  # more than any rearrangement of real edges can gain
+    all_rows = np.concatenate([rows, np.arange(n)])
+    all_cols = np.concatenate([col_of_edge, len(uniq) + np.arange(n)])
+    all_cost = np.concatenate([cost, np.full(n, dummy)])
+    graph = coo_matrix((all_cost, (all_rows, all_cols)), shape=(n, len(uniq) + n)).tocsr()
+    row_ind, col_ind = min_weight_full_bipartite_matching(graph)
+    chosen = np.full(n, -1, dtype=np.int64)
+    position = {(int(r), int(t)): int(c) for r, c, t in zip(rows, cols, targets, strict=True)}
+    for r, c in zip(row_ind, col_ind, strict=True):
+        if c < len(uniq):
+            chosen[r] = position[(int(r), int(uniq[c]))]
+    return _matching_from_columns(cand, chosen)
+
+
+def one_to_one(cand: Candidates, method: str = "greedy") -> Matching:
+    """Dispatch to :func:`greedy_match`, :func:`hungarian_match` or :func:`stable_match` by name."""
+    methods: dict[str, Callable[[Candidates], Matching]] = {
+        "greedy": greedy_match, "hungarian": hungarian_match, "stable": stable_match}
+    if method not in methods:
+        raise ValueError(f"one-to-one method must be one of {ONE_TO_ONE_METHODS}, got {method!r}")
+    return methods[method](cand)
+
+
+# --- run directories --------------------------------------------------------------------------------
+@dataclass
+class RunEmbeddings:
+    """What a finished run directory says about every entity: names, common-space Gaussians, eval settings.
+
+    Read from ``embeddings.npz`` and ``config.json`` only: no dataset loading, no model rebuild, so aligning
+    a run trained on a large graph takes seconds.
+    """
+
+    run_dir: Path
+    names: dict[str, list[str]]  # side ("left" / "right") -> entity names in id order
+    arrays: dict[str, np.ndarray]  # "{side}_mean" / "{side}_var" -> (n, d) float32
+    config: dict
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> RunEmbeddings:
+        run_dir = Path(run_dir)
+        path = run_dir / "embeddings.npz"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no embeddings (is {run_dir} a finished `gaussea run` directory?)")
+        with np.load(path, allow_pickle=False) as z:
+            names = {side: [str(x) for x in z[f"{side}_names"]] for side in ("left", "right")}
+            arrays = {k: z[k] for k in z.files if not k.endswith("_names")}
+        config_path = run_dir / "config.json"
+        config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.exists() else {}
+        return cls(run_dir, names, arrays, config)
+
+    def embeddings(self, side: str) -> Embeddings:
+        import torch
+
+        from gaussea.evaluate.similarity import Embeddings
+
+        var = self.arrays.get(f"{side}_var")
+        return Embeddings(torch.from_numpy(np.ascontiguousarray(self.arrays[f"{side}_mean"])),
+                          None if var is None else torch.from_numpy(np.ascontiguousarray(var)))
+
+    @property
+    def eval_config(self) -> dict:
+        """The run's evaluation section (similarity, csls_k, chunk_size), with the library defaults."""
+        ev = {"similarity": "cosine", "csls_k": 10, "chunk_size": None}
+        ev.update({k: v for k, v in self.config.get("eval", {}).items() if k in ev})
+        return ev
+
+    def ids(self, side: str, entities: Sequence[str]) -> np.ndarray:
+        """Ids of named entities of ``side``; unknown names are a ValueError listing a few of them."""
+        index = {name: i for i, name in enumerate(self.names[side])}
+        missing = [e for e in entities if e not in index]
+        if missing:
+            shown = ", ".join(repr(m) for m in missing[:5])
+            more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
+            raise ValueError(f"{len(missing)} entit{'y' if len(missing) == 1 else 'ies'} not in the {side} graph "
+                             f"of {self.run_dir}: {shown}{more}")
+        return np.asarray([index[e] for e in entities], dtype=np.int64)
+
+    def side_of(self, entity: str) -> list[str]:
+        """The sides (``left`` / ``right``) whose graph has an entity of this name."""
+        return [side for side in ("left", "right") if entity in set(self.names[side])]
+
+
+def _sides(direction: str) -> tuple[str, str]:
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    return ("left", "right") if direction == "left_to_right" else ("right", "left")
+
+
+def candidate_lists(run: RunEmbeddings, source_ids: np.ndarray | None, k: int, *,
+                    direction: str = "left_to_right", similarity: str | None = None,
+                    csls_k: int | None | str = "run", chunk_size: int | None = None) -> Candidates:
+    """Top-``k`` targets of each source (default: every source), scored as the run's evaluation scores.
+
+    ``similarity`` / ``csls_k`` override the run's eval settings (``csls_k=None`` disables CSLS; the default
+    ``"run"`` keeps the run's). Work is chunked by :func:`gaussea.evaluate.top_k`.
+    """
+    from gaussea.evaluate.ranking import top_k
+
+    src_side, tgt_side = _sides(direction)
+    ev = run.eval_config
+    sim = similarity or ev["similarity"]
+    ck = ev["csls_k"] if csls_k == "run" else csls_k
+    source, target = run.embeddings(src_side), run.embeddings(tgt_side)
+    ids = np.arange(len(source)) if source_ids is None else np.asarray(source_ids, dtype=np.int64)
+    if len(ids) == 0:
+        return Candidates(ids, np.zeros((0, min(k, len(target))), np.int64), np.zeros((0, min(k, len(target)))))
+    scores, targets = top_k(source, target, ids, k, similarity=sim, csls_k=ck,
+                            chunk_size=chunk_size or ev["chunk_size"])
+    return Candidates(ids, targets.cpu().numpy(), scores.double().cpu().numpy())
+
+
+@dataclass
+class Alignment:
+    """Predicted counterparts: for each source name, ranked ``(target name, score)`` rows.
+
+    ``rows()`` yields ``(source, rank, target, score)``; one-to-one alignments have one row per source with
+    ``rank`` the target's position in the source's candidate list, and ``target=None`` when unmatched.
+    """
+
+    direction: str
+    source_names: list[str]
+    target_names: list[list[str | None]]
+    scores: list[list[float]]
+    ranks: list[list[int]]
+    settings: dict
+
+    def rows(self) -> Iterator[tuple[str, int | None, str | None, float | None]]:
+        for src, tgts, scs, rks in zip(self.source_names, self.target_names, self.scores, self.ranks,
+                                       strict=True):
+            for t, s, r in zip(tgts, scs, rks, strict=True):
+                if t is None:
+                    yield src, None, None, None
+                else:
+                    yield src, r, t, s
+
+    def best(self) -> dict[str, str]:
+        """Source name -> its first (or assigned) target name, unmatched sources left out."""
+        return {src: tgts[0] for src, tgts in zip(self.source_names, self.target_names, strict=True)
+                if tgts and tgts[0] is not None}
+
+    def to_tsv(self, path: str | Path) -> int:
+        """Write ``source, rank, target, score`` rows (with a header) atomically; returns the row count.
+
+        Unmatched sources of a one-to-one alignment get a row with empty rank, target and score, so every
+        requested source appears in the file.
+        """
+        lines = [TSV_HEADER]
+        for src, rank, tgt, score in self.rows():
+            if tgt is None:
+                lines.append(f"{src}\t\t\t\n")
+            else:
+                lines.append(f"{src}\t{rank}\t{tgt}\t{score:.6f}\n")
+        atomic_write_text(path, "".join(lines))
+        return len(lines) - 1
+
+
+def align(run_dir: str | Path, entities: Sequence[str] | None = None, top_k: int = 1, *,
+          direction: str = "left_to_right", one_to_one_method: str | None = None,
+          candidates: int = DEFAULT_CANDIDATES, similarity: str | None = None,
+          csls_k: int | None | str = "run", chunk_size: int | None = None) -> Alignment:
+    """Predicted counterpart(s) of ``entities`` (default: every entity of the source graph) of a run.
+
+    Args:
+        run_dir: a finished ``gaussea run`` directory.
+        entities: source-graph entity names; None aligns all of them.
+        top_k: targets per source (ranked) when no one-to-one method is given.
+        direction: ``left_to_right`` (sources = left graph) or ``right_to_left``.
+        one_to_one_method: ``greedy`` / ``hungarian`` / ``stable``: one target per source, no target twice,
+            chosen among each source's ``candidates`` best targets.
+        candidates: candidate list length ``K`` for the one-to-one assignment.
+        similarity, csls_k: override the run's scoring (defaults: as the run was evaluated).
+    """
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    if one_to_one_method is not None and one_to_one_method not in ONE_TO_ONE_METHODS:
+        raise ValueError(f"one-to-one method must be one of {ONE_TO_ONE_METHODS}, got {one_to_one_method!r}")
+    if one_to_one_method is not None and top_k != 1:
+        raise ValueError("a one-to-one alignment gives one target per source: use --candidates K, not --top-k")
+    run = RunEmbeddings.load(run_dir)
+    src_side, tgt_side = _sides(direction)
+    ids = None if entities is None else run.ids(src_side, list(entities))
+    k = candidates if one_to_one_method else top_k
+    cand = candidate_lists(run, ids, k, direction=direction, similarity=similarity, csls_k=csls_k,
+                           chunk_size=chunk_size)
+    src_names, tgt_names = run.names[src_side], run.names[tgt_side]
+    ev = run.eval_config
+    settings = {
+        "direction": direction,
+        "similarity": similarity or ev["similarity"],
+        "csls_k": ev["csls_k"] if csls_k == "run" else csls_k,
+        "csls_pools": "all entities of both graphs",
+        "one_to_one": one_to_one_method,
+        "candidates": cand.k if one_to_one_method else None,
+        "top_k": None if one_to_one_method else cand.k,
+    }
+    sources = [src_names[i] for i in cand.sources]
+    if one_to_one_method:
+        m = one_to_one(cand, one_to_one_method)
+        settings["matched"] = m.num_matched
+        return Alignment(direction, sources,
+                         [[tgt_names[t] if t >= 0 else None] for t in m.targets],
+                         [[float(s)] for s in m.scores], [[int(r)] for r in m.ranks], settings)
+    return Alignment(direction, sources,
+                     [[tgt_names[t] for t in row if t >= 0] for row in cand.targets],
+                     [[float(s) for s, t in zip(srow, trow, strict=True) if t >= 0]
+                      for srow, trow in zip(cand.scores, cand.targets, strict=True)],
+                     [list(range(1, int((row >= 0).sum()) + 1)) for row in cand.targets], settings)
+
+
+def read_links(path: Path) -> list[tuple[str, str]]:
+    """``left<TAB>right`` name pairs of a split file (no dataset needed: names only)."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.strip().split("\t")
+        if len(parts) == 2:
+            out.append((parts[0], parts[1]))
+    return out
+
+
+def link_accuracy(alignment: Alignment, links: Sequence[tuple[str, str]]) -> tuple[int, int]:
+    """``(correct, total)``: how many gold links (left, right) the alignment's first choices reproduce.
+
+    Only links whose source was aligned count; links are flipped for ``right_to_left`` alignments.
+    """
+    best = alignment.best()
+    pairs = links if alignment.direction == "left_to_right" else [(b, a) for a, b in links]
+    asked = set(alignment.source_names)
+    relevant = [(a, b) for a, b in pairs if a in asked]
+    return sum(best.get(a) == b for a, b in relevant), len(relevant)
+
+
+__all__ = [
+    "Alignment", "Candidates", "Matching", "MissingDependencyError", "RunEmbeddings", "align",
+    "candidate_lists", "greedy_match", "hungarian_match", "link_accuracy", "one_to_one", "read_links",
+    "stable_match",
+]

@@ -1,0 +1,1 @@
+"""Reliability suite (issue 6): hostile input, crashes, untrusted files, load, determinism."""

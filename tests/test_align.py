@@ -1,0 +1,273 @@
+"""One-to-one assignment algorithms, ``gaussea.matching.align`` and the ``gaussea align`` command.
+
+Most tests use a *fabricated* run directory (``embeddings.npz`` + ``config.json`` + ``split/``) whose right graph
+is a noisy permutation of the left one, so the correct alignment is known and no training is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gaussea.cli import main
+from gaussea.config import RunConfig
+from gaussea.evaluate import Embeddings, alignment_ranks
+from gaussea.matching import (
+    Candidates,
+    MissingDependencyError,
+    RunEmbeddings,
+    align,
+    greedy_match,
+    hungarian_match,
+    link_accuracy,
+    one_to_one,
+    read_links,
+    stable_match,
+)
+
+N_LEFT, N_EXTRA_RIGHT, DIM = 60, 15, 12
+
+
+def make_fake_run(run_dir: Path, noise: float = 0.05, seed: int = 0) -> dict[str, str]:
+    """A run directory whose right graph = left graph permuted + noise + unlinked extras; returns gold links."""
+    rng = np.random.default_rng(seed)
+    left = rng.normal(size=(N_LEFT, DIM)).astype(np.float32)
+    perm = rng.permutation(N_LEFT + N_EXTRA_RIGHT)
+    right = rng.normal(size=(N_LEFT + N_EXTRA_RIGHT, DIM)).astype(np.float32)
+    right[perm[:N_LEFT]] = left + noise * rng.normal(size=left.shape).astype(np.float32)
+    left_names = np.array([f"L:{i}" for i in range(N_LEFT)])
+    right_names = np.array([f"R:{j}" for j in range(len(right))])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    np.savez(run_dir / "embeddings.npz", left_names=left_names, right_names=right_names, left_mean=left,
+             right_mean=right, left_var=np.full_like(left, 0.5), right_var=np.full_like(right, 0.5))
+    (run_dir / "config.json").write_text(json.dumps(RunConfig().to_dict()))
+    gold = {f"L:{i}": f"R:{perm[i]}" for i in range(N_LEFT)}
+    (run_dir / "split").mkdir(exist_ok=True)
+    items = list(gold.items())
+    (run_dir / "split" / "train_links").write_text("".join(f"{a}\t{b}\n" for a, b in items[:12]))
+    (run_dir / "split" / "valid_links").write_text("")
+    (run_dir / "split" / "test_links").write_text("".join(f"{a}\t{b}\n" for a, b in items[12:]))
+    return gold
+
+
+@pytest.fixture
+def fake_run(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    gold = make_fake_run(tmp_path / "run")
+    return tmp_path / "run", gold
+
+
+def random_candidates(rng: np.random.Generator, n: int, m: int, k: int) -> Candidates:
+    scores = rng.random((n, m))
+    order = np.argsort(-scores, axis=1)[:, :k]
+    return Candidates(np.arange(n), order, np.take_along_axis(scores, order, 1))
+
+
+# --- assignment algorithms -------------------------------------------------------------------------------
+def test_greedy_takes_global_best_first() -> None:
+    # source 0 prefers t0 (0.9), source 1 prefers t0 more (0.95): greedy gives t0 to 1, t1 to 0
+    cand = Candidates([0, 1], [[0, 1], [0, 1]], [[0.9, 0.5], [0.95, 0.1]])
+    m = greedy_match(cand)
+    assert m.targets.tolist() == [1, 0]
+    assert m.ranks.tolist() == [2, 1]
+    assert m.scores.tolist() == [0.5, 0.95]
+
+
+def test_unmatched_when_candidates_run_out() -> None:
+    cand = Candidates([0, 1, 2], [[0, -1], [0, -1], [0, 1]], [[0.9, -np.inf], [0.8, -np.inf], [0.7, 0.6]])
+    for method in ("greedy", "stable"):
+        m = one_to_one(cand, method)
+        assert m.targets.tolist() == [0, -1, 1]
+        assert np.isnan(m.scores[1]) and m.ranks[1] == 0
+        assert m.num_matched == 2
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_matchings_are_one_to_one_and_stable_equals_greedy_for_symmetric_scores(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    cand = random_candidates(rng, 40, 30, 5)
+    g, s = greedy_match(cand), stable_match(cand)
+    for m in (g, s):
+        matched = m.targets[m.targets >= 0]
+        assert len(set(matched.tolist())) == len(matched)
+        for r, t in enumerate(m.targets):
+            if t >= 0:
+                assert t in cand.targets[r]
+    # one score for both sides -> the stable matching is unique and is the greedy one
+    assert g.targets.tolist() == s.targets.tolist()
+
+
+def test_stable_with_own_target_preferences() -> None:
+    # textbook instance: sources propose, targets rank sources by their own preference
+    cand = Candidates([0, 1, 2], [[0, 1, 2], [1, 0, 2], [0, 1, 2]], [[3, 2, 1], [3, 2, 1], [3, 2, 1]])
+    prefs = {0: [1, 0, 2], 1: [0, 1, 2], 2: [0, 1, 2]}  # target -> sources, best first
+    m = stable_match(cand, target_scores=lambda t, s: -prefs[t].index(s))
+    assert m.targets.tolist() == [0, 1, 2]
+    # stability: no (source, target) pair that both prefer to their partners
+    for s in range(3):
+        for t in cand.targets[s][: int(m.ranks[s]) - 1]:
+            partner = int(np.flatnonzero(m.targets == t)[0])
+            assert prefs[int(t)].index(partner) < prefs[int(t)].index(s)
+
+
+def test_hungarian_matches_more_and_scores_higher_than_greedy() -> None:
+    pytest.importorskip("scipy")
+    # greedy takes (0, t0)=0.9 and leaves source 1 without candidates; the optimum pairs both
+    cand = Candidates([0, 1], [[0, 1], [0, -1]], [[0.9, 0.8], [0.85, -np.inf]])
+    assert greedy_match(cand).num_matched == 1
+    h = hungarian_match(cand)
+    assert h.targets.tolist() == [1, 0]
+    assert h.total_score() == pytest.approx(1.65)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_hungarian_equals_linear_sum_assignment_on_full_lists(seed: int) -> None:
+    pytest.importorskip("scipy")
+    from scipy.optimize import linear_sum_assignment
+
+    rng = np.random.default_rng(seed)
+    n, m = 25, 30
+    scores = rng.normal(size=(n, m))
+    order = np.argsort(-scores, axis=1)
+    cand = Candidates(np.arange(n), order, np.take_along_axis(scores, order, 1))
+    h = hungarian_match(cand)
+    rows, cols = linear_sum_assignment(scores, maximize=True)
+    assert h.num_matched == n
+    assert h.total_score() == pytest.approx(scores[rows, cols].sum())
+    assert h.total_score() >= greedy_match(cand).total_score() - 1e-9
+
+
+def test_hungarian_without_scipy_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "scipy.sparse", None)
+    monkeypatch.setitem(sys.modules, "scipy.sparse.csgraph", None)
+    cand = Candidates([0], [[0]], [[1.0]])
+    with pytest.raises(MissingDependencyError, match="pip install scipy"):
+        hungarian_match(cand)
+
+
+def test_candidates_validation() -> None:
+    with pytest.raises(ValueError, match="same target twice"):
+        Candidates([0], [[1, 1]], [[0.5, 0.4]])
+    with pytest.raises(ValueError, match="must be equal"):
+        Candidates([0], [[1, 2]], [[0.5]])
+    with pytest.raises(ValueError, match="one-to-one method"):
+        one_to_one(Candidates([0], [[0]], [[1.0]]), "nope")
+
+
+# --- align() on a run directory -------------------------------------------------------------------------
+def test_align_every_source_recovers_planted_links(fake_run: tuple[Path, dict[str, str]]) -> None:
+    run_dir, gold = fake_run
+    al = align(run_dir, top_k=3)
+    assert al.source_names == [f"L:{i}" for i in range(N_LEFT)]  # every entity, not only test ones
+    assert all(len(t) == 3 for t in al.target_names)
+    assert all(s[0] >= s[1] >= s[2] for s in al.scores)
+    assert al.best() == gold
+    assert al.settings["similarity"] == "cosine" and al.settings["csls_k"] == 10
+    correct, total = link_accuracy(al, read_links(run_dir / "split" / "test_links"))
+    assert (correct, total) == (N_LEFT - 12, N_LEFT - 12)
+
+
+def test_align_scores_agree_with_all_mode_evaluation(tmp_path: Path) -> None:
+    """First choices of align() are exactly the test links with realistic rank 1 in ``all`` mode."""
+    make_fake_run(tmp_path / "run", noise=1.2, seed=3)  # noisy: some links wrong
+    run = RunEmbeddings.load(tmp_path / "run")
+    links = read_links(tmp_path / "run" / "split" / "test_links")
+    pairs = np.stack([run.ids("left", [a for a, _ in links]), run.ids("right", [b for _, b in links])], 1)
+    ranks, _ = alignment_ranks(run.embeddings("left"), run.embeddings("right"), pairs, mode="all", csls_k=10)
+    al = align(tmp_path / "run")
+    best = al.best()
+    hits = [best[a] == b for a, b in links]
+    assert 0 < sum(hits) < len(links)
+    assert hits == (ranks.numpy() == 1.0).tolist()
+
+
+def test_align_scores_are_true_csls(fake_run: tuple[Path, dict[str, str]]) -> None:
+    from gaussea.evaluate import full_score_matrix
+
+    run_dir, _ = fake_run
+    run = RunEmbeddings.load(run_dir)
+    full = full_score_matrix(run.embeddings("left"), run.embeddings("right"), csls_k=10).numpy()
+    al = align(run_dir, ["L:5", "L:7"], top_k=2)
+    for i, src in enumerate(("L:5", "L:7")):
+        row = int(src[2:])
+        expect = np.sort(full[row])[::-1][:2]
+        assert al.scores[i] == pytest.approx(expect.tolist(), abs=1e-5)
+
+
+def test_align_right_to_left_and_subsets(fake_run: tuple[Path, dict[str, str]]) -> None:
+    run_dir, gold = fake_run
+    inverse = {b: a for a, b in gold.items()}
+    some = list(inverse)[:5]
+    al = align(run_dir, some, direction="right_to_left")
+    assert al.source_names == some
+    assert al.best() == {b: inverse[b] for b in some}
+    with pytest.raises(ValueError, match="not in the left graph"):
+        align(run_dir, ["L:0", "nope"])
+    with pytest.raises(ValueError, match="--candidates"):
+        align(run_dir, top_k=2, one_to_one_method="greedy")
+
+
+@pytest.mark.parametrize("method", ["greedy", "stable", "hungarian"])
+def test_align_one_to_one(fake_run: tuple[Path, dict[str, str]], method: str) -> None:
+    if method == "hungarian":
+        pytest.importorskip("scipy")
+    run_dir, gold = fake_run
+    al = align(run_dir, one_to_one_method=method, candidates=5)
+    targets = [t[0] for t in al.target_names if t[0] is not None]
+    assert len(targets) == len(set(targets)) == N_LEFT
+    assert al.best() == gold
+
+
+def test_tsv_output(fake_run: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    run_dir, _ = fake_run
+    out = tmp_path / "a.tsv"
+    n = align(run_dir, top_k=2).to_tsv(out)
+    lines = out.read_text().splitlines()
+    assert lines[0] == "source\trank\ttarget\tscore"
+    assert n == len(lines) - 1 == 2 * N_LEFT
+    src, rank, tgt, score = lines[1].split("\t")
+    assert (src, rank) == ("L:0", "1") and tgt.startswith("R:") and float(score) > 0
+    assert not list(tmp_path.glob(".a.tsv.*"))  # no temporary file left behind
+
+
+def test_unmatched_rows_are_written(tmp_path: Path) -> None:
+    from gaussea.matching import Alignment
+
+    al = Alignment("left_to_right", ["a", "b"], [["x"], [None]], [[0.5], [float("nan")]], [[1], [0]], {})
+    al.to_tsv(tmp_path / "u.tsv")
+    assert (tmp_path / "u.tsv").read_text().splitlines()[1:] == ["a\t1\tx\t0.500000", "b\t\t\t"]
+
+
+# --- the command --------------------------------------------------------------------------------------
+def test_cli_align(fake_run: tuple[Path, dict[str, str]], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run_dir, _ = fake_run
+    out = tmp_path / "al.tsv"
+    assert main(["align", str(run_dir), "--out", str(out), "--top-k", "2"]) == 0
+    text = capsys.readouterr().out
+    assert f"aligned {N_LEFT} left entities" in text and "test links: 48/48" in text
+    assert len(out.read_text().splitlines()) == 1 + 2 * N_LEFT
+    assert main(["align", str(run_dir), "--out", str(out), "--one-to-one", "greedy", "--candidates", "3"]) == 0
+    assert f"{N_LEFT} matched, 0 unmatched" in capsys.readouterr().out
+    names = tmp_path / "names.txt"
+    names.write_text("R:1\nR:2\n")
+    assert main(["align", str(run_dir), "--out", str(out), "--direction", "right_to_left",
+                 "--entities", str(names), "--csls-k", "0"]) == 0
+    assert [line.split("\t")[0] for line in out.read_text().splitlines()[1:]] == ["R:1", "R:2"]
+
+
+def test_cli_align_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["align", str(tmp_path / "missing"), "--out", str(tmp_path / "x.tsv")]) == 2
+    assert "no embeddings" in capsys.readouterr().err
+
+
+def test_embeddings_roundtrip_uses_variances(fake_run: tuple[Path, dict[str, str]]) -> None:
+    run_dir, gold = fake_run
+    run = RunEmbeddings.load(run_dir)
+    emb = run.embeddings("left")
+    assert isinstance(emb, Embeddings) and emb.var is not None and emb.mean.dtype == torch.float32
+    al = align(run_dir, ["L:0"], similarity="neg_sym_kl", csls_k=None)
+    assert al.best()["L:0"] == gold["L:0"]

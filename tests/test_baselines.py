@@ -1,0 +1,168 @@
+"""The baselines: a smoke run of each through the runner, learning checks, and their distinctive parts."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gaussea.config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig
+from gaussea.data.splits import make_split
+from gaussea.data.synthetic import load_synthetic
+from gaussea.models import build_model, model_builders
+from gaussea.models.gcn_align import functionality, normalised_adjacency
+from gaussea.models.imuse import IMUSE
+from gaussea.models.inputs import AlignmentInputs
+from gaussea.models.iptranse import IPTransE, IPTransEParams, two_hop_paths
+from gaussea.models.matching import combine_for_cosine, mutual_nearest
+from gaussea.models.options import resolve_params
+from gaussea.models.sea import SEA
+from gaussea.models.transe import TransEParams
+from gaussea.runner import run
+from gaussea.train import Trainer
+
+BASELINES = ("transe", "mtranse", "iptranse", "sea", "gcn_align", "imuse")
+TINY = {"num_entities": 120}
+# Easy data: every entity on both sides, most facts kept, no relation merges/splits.
+EASY = {"num_entities": 200, "entity_coverage": 1.0, "triple_keep": 0.9, "relation_merge": 0.0,
+        "relation_split": 0.0}
+
+
+def config(model: str, options: dict, epochs: int) -> RunConfig:
+    return RunConfig(
+        data=DataConfig(dataset="synthetic", ratio=0.3, options=options),
+        model=ModelConfig(dim=32),
+        train=TrainConfig(stage1_epochs=epochs, stage2_epochs=0, batch_size=512, progress=False,
+                          checkpoint_every=0, threads=1),
+        eval=EvalConfig(modes=("test",)),
+        model_name=model,
+    )
+
+
+def tiny_inputs(options: dict | None = None) -> AlignmentInputs:
+    pair = load_synthetic(**(options or TINY))
+    return AlignmentInputs.build(pair, make_split(pair.links, 0.3, seed=0))
+
+
+@pytest.mark.parametrize("model", BASELINES)
+def test_baseline_trains_through_the_runner(model: str, tmp_path: Path) -> None:
+    result = run(config(model, TINY, epochs=2), tmp_path / model)
+    assert (tmp_path / model / "metrics.json").exists()
+    saved = json.loads((tmp_path / model / "metrics.json").read_text())
+    test = saved["test"]["test"]
+    for key in ("hits@1", "hits@10", "mr", "mrr"):
+        assert math.isfinite(test[key])
+    assert 0.0 <= test["hits@1"] <= test["hits@10"] <= 1.0
+    left, right = result.model.entity_embeddings()
+    assert left.mean.shape[1] == right.mean.shape[1]
+    assert torch.isfinite(left.mean).all() and torch.isfinite(right.mean).all()
+
+
+@pytest.mark.parametrize("model", ["transe", "gcn_align"])
+def test_baseline_learns_on_easy_data(model: str, tmp_path: Path) -> None:
+    test = run(config(model, EASY, epochs=10), tmp_path).metrics["test"]["test"]
+    random_hits10 = 10 / test["num_candidates"]
+    assert test["hits@10"] > 4 * random_hits10, test
+
+
+def test_registry_names_every_baseline() -> None:
+    assert set(BASELINES) <= set(model_builders())
+    assert getattr(model_builders()["iptranse"], "iterative", False) is True
+    assert not getattr(model_builders()["transe"], "iterative", False)
+
+
+def test_options_override_defaults_and_reject_unknown_keys() -> None:
+    cfg = ModelConfig()
+    assert resolve_params(TransEParams(), cfg).margin == 1.0
+    cfg.options = {"margin": 2.5}  # type: ignore[attr-defined]  # the field the lead may add
+    assert resolve_params(TransEParams(), cfg).margin == 2.5
+    cfg.options = {"margn": 2.5}  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="margn"):
+        resolve_params(TransEParams(), cfg)
+
+
+def test_mutual_nearest_matches_brute_force() -> None:
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(37, 5, generator=g), torch.randn(23, 5, generator=g)
+    li, ri, sim = mutual_nearest(a, b, chunk_rows=8)
+    cos = torch.nn.functional.normalize(a, dim=1) @ torch.nn.functional.normalize(b, dim=1).T
+    expected = {(i, int(cos[i].argmax())) for i in range(37) if int(cos[:, int(cos[i].argmax())].argmax()) == i}
+    assert set(zip(li.tolist(), ri.tolist(), strict=True)) == expected
+    torch.testing.assert_close(sim, cos[li, ri])
+    li2, _, sim2 = mutual_nearest(a, b, threshold=0.5)
+    assert (sim2 >= 0.5).all() and set(li2.tolist()) <= set(li.tolist())
+
+
+def test_combined_features_give_weighted_cosine() -> None:
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(4, 6, generator=g), torch.randn(4, 3, generator=g)
+    z = combine_for_cosine([(x, 0.9), (y, 0.1)])
+    cos = torch.nn.functional.cosine_similarity
+    expected = 0.9 * cos(x[0:1], x[1:2]) + 0.1 * cos(y[0:1], y[1:2])
+    torch.testing.assert_close(cos(z[0:1], z[1:2]), expected)
+
+
+def test_two_hop_paths_are_closed_and_weighted() -> None:
+    # 0 -a-> 1 -b-> 2 closed by 0 -c-> 2; 0 -a-> 3 (so |tails(0, a)| = 2); 3 -b-> 4 is not closed.
+    a, b, c = 0, 1, 2
+    triples = np.array([[0, a, 1], [1, b, 2], [0, c, 2], [0, a, 3], [3, b, 4]])
+    paths = two_hop_paths(triples, min_weight=0.01, max_paths=100, seed=0)
+    assert paths.tolist() == [[a, b, c, 0.5]]
+    assert len(two_hop_paths(triples, min_weight=0.6, max_paths=100, seed=0)) == 0
+
+
+def test_gcn_adjacency_uses_relation_functionality() -> None:
+    # relation 0: heads {0, 1}, tails {2} over 2 triples -> fun 1.0, ifun 0.5
+    triples = torch.tensor([[0, 0, 2], [1, 0, 2]])
+    fun, ifun = functionality(triples, 1)
+    assert fun.tolist() == [1.0] and ifun.tolist() == [0.5]
+    adj = normalised_adjacency(triples, 3, 1, weighted=True, min_weight=0.3).to_dense()
+    # raw: 0->2 = 0.5, 2->0 = 1.0, 1->2 = 0.5, 2->1 = 1.0, plus self-loops; row sums 1.5, 1.5, 3
+    deg = torch.tensor([1.5, 1.5, 3.0])
+    assert adj[0, 2].item() == pytest.approx(0.5 / math.sqrt(1.5 * 3.0))
+    assert adj[2, 0].item() == pytest.approx(1.0 / math.sqrt(3.0 * 1.5))
+    torch.testing.assert_close(adj.diagonal(), 1.0 / deg)
+
+
+def test_sea_adversarial_step_trains_only_the_embeddings() -> None:
+    inputs = tiny_inputs()
+    model = SEA(inputs, ModelConfig(dim=16), torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(0)
+    idx = torch.arange(inputs.num_entities)
+    model.loss("adv", idx, g).backward()
+    assert model.entity.mean.grad is not None
+    assert all(p.grad is None for p in model.discriminators.parameters())
+    model.zero_grad(set_to_none=True)
+    model.loss("disc", idx, g).backward()
+    assert model.entity.mean.grad is None
+    assert any(p.grad is not None for p in model.discriminators.parameters())
+
+
+def test_iptranse_expands_seeds_and_resumes_with_them(tmp_path: Path) -> None:
+    inputs = tiny_inputs()
+    params = IPTransEParams(bootstrap_start=1, bootstrap_every=1, threshold=0.0)
+    cfg = ModelConfig(dim=16)
+    train = TrainConfig(stage1_epochs=2, stage2_epochs=0, batch_size=512, progress=False, checkpoint_every=1)
+    model = IPTransE(inputs, cfg, torch.Generator().manual_seed(0), params=params)
+    state = Trainer(model, train, tmp_path).fit()
+    pairs = model.soft_pairs()
+    assert len(pairs) > 0 and state.log[-1]["loss"]["soft"] > 0
+    assert (inputs.side_of_entity[pairs[:, 0]] == 0).all() and (inputs.side_of_entity[pairs[:, 1]] == 1).all()
+    seeds = set(inputs.train_pairs.reshape(-1).tolist())
+    assert not seeds & set(pairs.reshape(-1).tolist())
+    again = IPTransE(inputs, cfg, torch.Generator().manual_seed(0), params=params)
+    Trainer(again, train, tmp_path).fit(resume=True)
+    assert torch.equal(again.soft_pairs(), pairs)
+
+
+def test_imuse_filtered_alignment_is_one_to_one() -> None:
+    inputs = tiny_inputs()
+    model = build_model("imuse", inputs, ModelConfig(dim=16), torch.Generator().manual_seed(0))
+    assert isinstance(model, IMUSE)
+    pairs, sim = model.filtered_alignment()
+    assert len(pairs) > 0 and len(sim) == len(pairs)
+    assert len(set(pairs[:, 0].tolist())) == len(pairs) == len(set(pairs[:, 1].tolist()))

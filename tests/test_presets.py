@@ -1,0 +1,115 @@
+"""Configuration presets: the shipped TOML files, ``extends`` resolution, and the ``gaussea presets`` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gaussea.cli import main
+from gaussea.config import RunConfig
+from gaussea.presets import apply_preset, load_preset, merge_sections, preset_config, preset_names
+
+EXPECTED = {"paper", "synthetic", "fb15k-db15k", "fb15k-yago15k", "dbp15k", "d_y_15k_v1"}
+
+
+def test_builtin_presets_exist_and_validate() -> None:
+    assert EXPECTED <= set(preset_names())
+    for name in preset_names():
+        data = load_preset(name)
+        assert set(data) <= {"data", "model", "train", "eval", "model_name"}
+        cfg = preset_config(name)  # every key is a real config option with a valid value
+        assert isinstance(cfg, RunConfig)
+
+
+def test_paper_preset_has_the_papers_values() -> None:
+    cfg = preset_config("paper")
+    m, t, e, d = cfg.model, cfg.train, cfg.eval, cfg.data
+    assert (m.var_init, m.var_min, m.var_max, m.image_var, m.numeric_var) == (0.5, 0.5, 50.0, 0.5, 0.5)
+    assert m.modalities == ("r", "n", "v") and m.exchange and not m.symmetric_ac
+    assert t.stage1_epochs > 0 and t.stage2_epochs > 0  # two stages
+    assert e.csls_k == 10 and e.similarity == "cosine" and e.ks == (1, 5, 10)
+    assert d.ratio == 0.2 and d.valid_ratio == 0.0
+
+
+def test_dataset_presets_extend_paper() -> None:
+    paper = load_preset("paper")
+    for name in EXPECTED - {"paper"}:
+        data = load_preset(name)
+        assert data["model"]["var_max"] == paper["model"]["var_max"]
+        assert data["eval"]["csls_k"] == 10
+    assert load_preset("fb15k-db15k")["data"]["dataset"] == "fb15k-db15k"
+    dy = preset_config("d_y_15k_v1")
+    assert dy.data.given_split == "split_721_ExEA" and dy.model.modalities == ("r",)
+    dbp = preset_config("dbp15k")
+    assert dbp.data.dataset == "dbp15k-zh_en" and dbp.data.ratio == 0.3
+    assert preset_config("synthetic").data.dataset == "synthetic"
+
+
+def test_unknown_preset() -> None:
+    with pytest.raises(ValueError, match="unknown preset 'nope'; known: .*paper"):
+        load_preset("nope")
+
+
+def test_user_preset_file_extends_builtin(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text('description = "x"\nextends = "dbp15k"\n[train]\nlr = 0.005\n[data]\ndataset = "dbp15k-fr_en"\n')
+    data = load_preset(str(path))
+    assert data["train"]["lr"] == 0.005 and data["train"]["stage1_epochs"] == 40
+    assert data["data"]["dataset"] == "dbp15k-fr_en" and data["data"]["ratio"] == 0.3
+    assert "description" not in data and "extends" not in data
+
+
+def test_extends_cycle_and_bad_keys(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    a.write_text(f'extends = "{b}"\n')
+    b.write_text(f'extends = "{a}"\n')
+    with pytest.raises(ValueError, match="cycle"):
+        load_preset(str(a))
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[trian]\nlr = 1\n")
+    with pytest.raises(ValueError, match="unknown top-level key"):
+        load_preset(str(bad))
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[data\n")
+    with pytest.raises(ValueError, match="invalid TOML"):
+        load_preset(str(broken))
+
+
+def test_apply_preset_then_config_then_flags() -> None:
+    """The order of the `gaussea run --preset` hook: defaults < preset < config file < flags."""
+    base = RunConfig().to_dict()
+    apply_preset(base, "dbp15k")
+    merge_sections(base, {"data": {"ratio": 0.5}})  # a --config file
+    base["train"]["lr"] = 0.1  # a flag
+    cfg = RunConfig.from_dict(base)
+    assert (cfg.data.dataset, cfg.data.ratio, cfg.train.lr, cfg.model.modalities) == \
+        ("dbp15k-zh_en", 0.5, 0.1, ("r",))
+
+
+def test_merge_does_not_alias_preset_lists() -> None:
+    base = RunConfig().to_dict()
+    apply_preset(base, "paper")
+    base["model"]["modalities"].append("x")
+    assert load_preset("paper")["model"]["modalities"] == ["r", "n", "v"]
+
+
+def test_presets_command(capsys: pytest.CaptureFixture) -> None:
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for name in EXPECTED:
+        assert name in out
+    assert main(["presets", "--show", "paper"]) == 0
+    shown = capsys.readouterr().out
+    assert "[model]" in shown and "var_max = 50.0" in shown
+    import tomllib
+
+    assert tomllib.loads(shown) == load_preset("paper")  # the display is valid TOML of the preset
+    assert main(["presets", "--show", "d_y_15k_v1", "--full"]) == 0
+    full = json.loads(capsys.readouterr().out)
+    assert full == json.loads(json.dumps(preset_config("d_y_15k_v1").to_dict()))
+    assert main(["presets", "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == set(preset_names())
+    assert main(["presets", "--show", "nope"]) == 2
+    assert "unknown preset" in capsys.readouterr().err
