@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gaussea.cli import main
-from gaussea.commands.reproduce import Budget, RunSpec, config_mismatch, run_config
+from gaussea.commands.reproduce import Budget, RunSpec, base_preset, config_mismatch, run_config
 
 ARGS = ["--dataset", "synthetic", "--splits", "2", "--models", "transe,gcn_align", "--epochs", "1",
         "--set", "data.options.num_entities=120", "--set", "model.dim=16", "--threads", "1"]
@@ -23,7 +23,7 @@ def test_table1_renders_and_rerun_skips_finished_runs(tmp_path: Path) -> None:
     assert reproduce(tmp_path) == 0
     md = (tmp_path / "table1.md").read_text()
     assert "| R | TransE |" in md and "| R+N | GCN-Align |" in md
-    assert "±" in md and "Budget: 1 epochs per run" in md and "test × test" in md
+    assert "±" in md and "Budget: 1 epoch per run" in md and "test × test" in md
     summary = json.loads((tmp_path / "runs" / "table1.json").read_text())
     assert summary["runs"] == {"ran": 4, "skipped": 0, "failed": 0}
     assert all(e["splits"] == [0, 1] for e in summary["entries"])
@@ -63,6 +63,13 @@ def test_run_config_gives_modal_groups_and_budget() -> None:
     assert (cfg.data.ratio, cfg.data.split, cfg.model_name) == (0.5, 3, "gcn_align")
     assert (cfg.train.stage1_epochs, cfg.train.stage2_epochs, cfg.train.max_seconds) == (4, 2, 30.0)
     assert list(run_config(RunSpec("synthetic", "transe", 0.2, 0), budget, None, [], None).model.modalities) == ["r"]
+
+
+def test_base_preset_falls_back_to_family_then_paper() -> None:
+    presets = ["paper", "dbp15k", "fb15k-db15k"]
+    assert base_preset("dbp15k-ja_en", presets) == "dbp15k"
+    assert base_preset("fb15k-db15k", presets) == "fb15k-db15k"
+    assert base_preset("openea", presets) == "paper"
 
 
 def test_config_mismatch_ignores_runtime_keys() -> None:

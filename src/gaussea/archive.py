@@ -199,7 +199,7 @@ def _validate(archive: Path, members: list[_Member]) -> None:
             if not m.link or "\x00" in m.link:
                 raise refuse("is a symlink with an empty target")
             if _resolve(m.parts[:-1], m.link, links) is None:
-                raise refuse(f"is a symlink to {m.link[:200]!r}, outside the target folder")
+                raise refuse(f"is a symlink to {m.link[:200]!r}, which leads outside the target folder (or loops)")
         elif m.kind == "hardlink":
             try:
                 target = _check_name(archive, m.link)

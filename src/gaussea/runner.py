@@ -202,7 +202,7 @@ def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, r
         "dataset": cfg.data.dataset,
         "modalities": list(cfg.model.modalities),
         "split": {**split.description, **split.sizes()},
-        "iterative": False,
+        "iterative": bool(getattr(model, "iterative", False)),
         "uses_names": False,
         "test": test_metrics,
         "epochs_completed": state.epoch,

@@ -8,9 +8,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+import torch
+
 from gaussea.cli import main as cli_main
+from gaussea.config import RunConfig
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -20,13 +25,40 @@ PYTHON = sys.executable
 SMALL_ENTITIES = 300
 
 
-def small_run_args(out: str | Path, *, stage1: int = 3, stage2: int = 3, seed: int = 0) -> list[str]:
-    """``gaussea run`` arguments for the small synthetic run (one thread: deterministic and polite)."""
-    return [
+def small_run_args(out: str | Path, *, stage1: int = 3, stage2: int = 3, seed: int = 0,
+                   one_thread: bool = True) -> list[str]:
+    """``gaussea run`` arguments for the small synthetic run.
+
+    ``one_thread`` (for subprocesses) keeps the run polite on a shared 2-core machine; in process it would
+    change torch's thread count for the rest of the test session, so in-process callers pass False.
+    """
+    args = [
         "run", "--out", str(out), "--set", f'data.options={{"num_entities": {SMALL_ENTITIES}}}',
         "--stage1-epochs", str(stage1), "--stage2-epochs", str(stage2), "--seed", str(seed),
-        "--set", "train.checkpoint_every=1", "--threads", "1", "--no-progress",
+        "--set", "train.checkpoint_every=1", "--no-progress",
     ]
+    return args + (["--threads", "1"] if one_thread else [])
+
+
+def small_config(seed: int = 0, stage1: int = 3, stage2: int = 3) -> RunConfig:
+    """The in-process twin of :func:`small_run_args`; use with :func:`torch_threads_restored`."""
+    cfg = RunConfig()
+    cfg.data.options = {"num_entities": SMALL_ENTITIES}
+    cfg.train.stage1_epochs, cfg.train.stage2_epochs = stage1, stage2
+    cfg.train.seed = seed
+    cfg.train.checkpoint_every = 1
+    cfg.train.progress = False
+    cfg.train.threads = 1  # bit-reproducible (see test_determinism.py) and fast on a loaded machine
+    return cfg
+
+
+@pytest.fixture(scope="module", autouse=True)
+def torch_threads_restored() -> Iterator[None]:
+    """Runs with ``train.threads=1`` call ``torch.set_num_threads(1)`` process-wide; undo that after the
+    module so other test modules see torch's default. Import it into a test module to activate it."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

@@ -64,7 +64,8 @@ bad_line = st.one_of(
     .map(lambda a: SplitLine(f"{a[0]}\t{a[1]}".encode(), error="entity")),
     st.sampled_from(["L:a", "L:a\tR:a\tR:b", "L:a R:a", "L:a\t\tR:a", "R:a\t"])
     .map(lambda t: SplitLine(t.encode(), error="columns")),
-    st.sampled_from([b"L:a\tR:\xff", b"\xfe\xff", b"caf\xe9\tR:a", b"\xc3"]).map(lambda b: SplitLine(b, error="encoding")),
+    st.sampled_from([b"L:a\tR:\xff", b"\xfe\xff", b"caf\xe9\tR:a", b"\xc3"])
+    .map(lambda b: SplitLine(b, error="encoding")),
 )
 
 

@@ -104,8 +104,13 @@ class GaussianCommonSpace(AlignmentModel):
     def after_step(self, name: str) -> None:
         for table in self._tables():
             table.clamp_()
-        if name == "rel" and self.cfg.max_norm is not None:
+        if name == "rel" and not self.cfg.unit_means and self.cfg.max_norm is not None:
             self.rel_ent.renorm_(self.cfg.max_norm)
+
+    def _rel_entity(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Relational entity Gaussians as every loss sees them (means on the unit sphere by default)."""
+        mean, var = self.rel_ent.lookup(idx)
+        return (F.normalize(mean, dim=-1) if self.cfg.unit_means else mean), var
 
     def set_stage(self, stage: int) -> None:
         self.stage = stage
@@ -125,6 +130,8 @@ class GaussianCommonSpace(AlignmentModel):
             if used:
                 table: GaussianTable = getattr(self, attr)
                 mean, var = table.mean.detach(), table.var.detach()
+                if label == "relational" and self.cfg.unit_means:
+                    mean = F.normalize(mean, dim=-1)
                 out[label] = (Embeddings(mean[:n1], var[:n1]), Embeddings(mean[n1:], var[n1:]))
         return out
 
@@ -156,7 +163,7 @@ class GaussianCommonSpace(AlignmentModel):
 
     def _kg2e(self, triples: torch.Tensor) -> torch.Tensor:
         h, r, t = triples.unbind(-1)
-        return kg2e_score(self.rel_ent.lookup(h), self.rel.lookup(r), self.rel_ent.lookup(t))
+        return kg2e_score(self._rel_entity(h), self.rel.lookup(r), self._rel_entity(t))
 
     def _loss_vis(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         owner = self.inputs.image_owner[idx]
@@ -178,7 +185,7 @@ class GaussianCommonSpace(AlignmentModel):
         m, s = self.common.lookup(idx)
         total = torch.zeros(len(idx))
         if self.use_rel:
-            total = total + kl(m, s, *self.rel_ent.lookup(idx))
+            total = total + kl(m, s, *self._rel_entity(idx))
         if self.use_vis:
             total = total + kl(m, s, *self.vis_ent.lookup(idx)) * self.has_image[idx]
         if self.use_num:

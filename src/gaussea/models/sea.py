@@ -73,7 +73,7 @@ def high_degree_mask(triples: torch.Tensor, side_of_entity: torch.Tensor, share:
         ids = torch.nonzero(side_of_entity == side).squeeze(1)
         if len(ids) == 0:
             continue
-        order = torch.argsort(degree[ids].float() + torch.linspace(0, 0.5, len(ids)), descending=True)
+        order = torch.argsort(degree[ids], descending=True, stable=True)  # ties: lower id first, deterministic
         high[ids[order[: int(round(share * len(ids)))]]] = True
     return high
 

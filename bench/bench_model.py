@@ -1,0 +1,108 @@
+"""Train + evaluate named experiment configurations and keep the raw results as JSON.
+
+Every figure about model quality in BENCHMARKS.md comes from a JSON file this script writes to
+``bench/results/model/<experiment>/<variant>.json`` (metrics, the resolved configuration, command, date,
+machine, git revision, wall time, peak RSS). Run directories (checkpoints, embeddings) go under ``runs/bench``
+and are not committed.
+
+    python bench/bench_model.py synthetic-variance          # Gaussian two-stage vs stage 1 only, corrupted images
+    python bench/bench_model.py fbdb-rn --data-dir ../shared/data/mmkg-standin
+    python bench/bench_model.py dbp15k-zh_en --data-dir ../shared/data/dbp15k
+    python bench/bench_model.py d_y_15k_v1 --data-dir ../shared/data/openea
+
+``--set section.key=value`` overrides apply to every variant (e.g. a shorter budget), and are recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from gaussea.cli import apply_overrides
+from gaussea.config import RunConfig
+from gaussea.ioutil import atomic_write_json
+from gaussea.provenance import peak_rss_mib, provenance
+from gaussea.runner import run
+
+RESULTS = Path(__file__).parent / "results" / "model"
+
+
+def experiments(data_dir: str | None) -> dict[str, dict[str, dict]]:
+    """experiment -> variant -> config overrides (as RunConfig.to_dict() fragments)."""
+    return {
+        "synthetic-variance": {
+            "gaussian-two-stage": {"model_name": "gaussian"},
+            "stage1-only": {"model_name": "mmea"},
+        },
+        "fbdb-rn": {
+            "gaussian": {"model_name": "gaussian", "data": {"dataset": "fb15k-db15k", "data_dir": data_dir,
+                                                            "ratio": 0.2, "split": 0},
+                         "model": {"modalities": ["r", "n"]}},
+        },
+        "dbp15k-zh_en": {
+            "gaussian": {"model_name": "gaussian", "data": {"dataset": "dbp15k-zh_en", "data_dir": data_dir,
+                                                            "ratio": 0.3, "split": 0},
+                         "model": {"modalities": ["r"]}},
+        },
+        "d_y_15k_v1": {
+            "gaussian": {"model_name": "gaussian", "data": {"dataset": "d_y_15k_v1", "data_dir": data_dir,
+                                                            "given_split": "split_721_ExEA"},
+                         "model": {"modalities": ["r"]}},
+        },
+    }
+
+
+def merge(base: dict, extra: dict) -> dict:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("experiment")
+    p.add_argument("--data-dir")
+    p.add_argument("--variants", help="comma list (default: all of the experiment)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--runs-root", default="runs/bench")
+    args = p.parse_args(argv)
+    table = experiments(args.data_dir)
+    if args.experiment not in table:
+        p.error(f"unknown experiment {args.experiment!r}; known: {', '.join(table)}")
+    variants = table[args.experiment]
+    chosen = args.variants.split(",") if args.variants else list(variants)
+    for name in chosen:
+        cfg_dict = merge(RunConfig().to_dict(), variants[name])
+        cfg_dict["train"]["progress"] = False
+        apply_overrides(cfg_dict, args.set)
+        cfg = RunConfig.from_dict(cfg_dict)
+        t0 = time.perf_counter()
+        result = run(cfg, Path(args.runs_root) / args.experiment / name, overwrite=True)
+        record = {
+            "experiment": args.experiment,
+            "variant": name,
+            "overrides": args.set,
+            "config": cfg.to_dict(),
+            "metrics": result.metrics,
+            "wall_seconds": time.perf_counter() - t0,
+            "peak_rss_mib": peak_rss_mib(),
+            **provenance([sys.executable, *sys.argv]),
+        }
+        out = RESULTS / args.experiment / f"{name}.json"
+        atomic_write_json(out, record)
+        test = result.metrics["test"]
+        print(json.dumps({"variant": name, **{mode: {k: round(v, 4) for k, v in m.items()
+                                                       if k in ("hits@1", "hits@10", "mrr", "mr")}
+                                               for mode, m in test.items()},
+                          "variance_by_corruption": result.metrics.get("variance_by_corruption")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
