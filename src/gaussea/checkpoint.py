@@ -22,12 +22,27 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Replace the checkpoint so that a kill at any moment leaves a loadable pair.
+
+    The sidecar first lists the old and the new checksum, then the data is replaced, then the sidecar keeps
+    only the new one. Each step is an atomic rename, and at every instant the data file matches a listed sum.
+    """
     buf = io.BytesIO()
     torch.save(state, buf)
     data = buf.getvalue()
-    # Write the data first, then its checksum: a crash between the two leaves a mismatch, detected on load.
+    side = path.with_name(path.name + ".sha256")
+    new = sha256_bytes(data)
+    old = _listed_sums(side) if path.exists() and side.exists() else []
+    atomic_write_text(side, "".join(f"{s}\n" for s in [*old[:1], new]))
     atomic_write_bytes(path, data)
-    atomic_write_text(path.with_name(path.name + ".sha256"), sha256_bytes(data) + "\n")
+    atomic_write_text(side, new + "\n")
+
+
+def _listed_sums(side: Path) -> list[str]:
+    try:
+        return [line.strip() for line in side.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError):
+        return []
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -38,14 +53,17 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not side.exists():
         raise CheckpointError(f"{side}: checksum file missing; refusing to trust {path.name}")
     data = path.read_bytes()
-    expected = side.read_text(encoding="utf-8").strip()
+    expected = _listed_sums(side)
     actual = sha256_bytes(data)
-    if actual != expected:
+    if actual not in expected:
+        want = expected[-1][:12] if expected else "nothing"
         raise CheckpointError(
-            f"{path}: checksum mismatch (file is truncated or was modified; expected {expected[:12]}..., "
-            f"got {actual[:12]}...). Delete it to restart from the previous checkpoint or from scratch."
+            f"{path}: checksum mismatch (file is truncated or was modified; expected {want}..., "
+            f"got {actual[:12]}...). Delete it (and its .sha256) to restart from scratch."
         )
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure becomes one clear message
-        raise CheckpointError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CheckpointError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {first[:200]}); "
+                              "it holds objects gaussea never writes and was not loaded") from None

@@ -63,13 +63,20 @@ def load_pair(cfg: RunConfig) -> KGPair:
 def choose_split(cfg: RunConfig, pair: KGPair) -> Split:
     d = cfg.data
     if d.split_dir:
-        return load_split(Path(d.split_dir), pair)
+        return _nonempty(load_split(Path(d.split_dir), pair), d.split_dir)
     if d.given_split:
         if d.given_split not in pair.given_splits:
             known = ", ".join(pair.given_splits) or "none"
             raise DataError(f"dataset {pair.name} has no given split {d.given_split!r} (given: {known})")
-        return pair.given_splits[d.given_split]
+        return _nonempty(pair.given_splits[d.given_split], d.given_split)
     return make_split(pair.links, d.ratio, seed=d.split_seed, index=d.split, valid_ratio=d.valid_ratio)
+
+
+def _nonempty(split: Split, where: str) -> Split:
+    """Refuse a split without test links before any training time is spent on it."""
+    if len(split.test) == 0:
+        raise DataError(f"{where}: the split has no test links (test_links is empty)")
+    return split
 
 
 def evaluate_model(model: AlignmentModel, links: np.ndarray, cfg: RunConfig,
@@ -149,6 +156,9 @@ def corruption_variance_summary(model: AlignmentModel, pair: KGPair) -> dict | N
 def prepare_run_dir(run_dir: Path, cfg: RunConfig, resume: bool, overwrite: bool) -> RunConfig:
     """Create the run directory, or reuse it on ``resume`` (the saved config then wins)."""
     config_path = run_dir / "config.json"
+    if resume and run_dir.exists():
+        for stale in run_dir.rglob(".*.tmp"):  # left by a kill during an atomic write
+            stale.unlink(missing_ok=True)
     if run_dir.exists() and (run_dir / CHECKPOINT_NAME).exists() and not (resume or overwrite):
         raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or --overwrite")
     if resume and config_path.exists():
@@ -165,7 +175,7 @@ def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, r
         overwrite: bool = False) -> RunResult:
     """Train and evaluate one model; the Python twin of ``gaussea run``."""
     cfg = cfg or RunConfig()
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()
     t_start = time.perf_counter()
     cfg = prepare_run_dir(run_dir, cfg, resume, overwrite)
     torch.manual_seed(cfg.train.seed)

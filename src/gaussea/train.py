@@ -179,9 +179,10 @@ class Trainer:
             "trainer": {k: v for k, v in vars(self.state).items() if k != "log"},
             "best_params": self._best_params,
         }
-        save_checkpoint(self.run_dir / CHECKPOINT_NAME, state)
+        # The log first: a kill before the checkpoint leaves records past it, which resume drops.
         lines = "".join(json.dumps(r) + "\n" for r in self.state.log)
         atomic_write_text(self.run_dir / LOG_NAME, lines)
+        save_checkpoint(self.run_dir / CHECKPOINT_NAME, state)
 
     def _distinct_optimisers(self) -> dict[str, torch.optim.Optimizer]:
         """Each optimiser once, under the first loss that uses it (a shared one is saved once)."""

@@ -279,30 +279,18 @@ def test_crash_window_resumes_bit_identical(tmp_path: Path, monkeypatch: pytest.
     assert_outputs_parse(run_dir)
 
 
-@pytest.mark.xfail(strict=True, raises=CheckpointError, reason="checkpoint.save_checkpoint replaces "
-                   "checkpoint.pt first and writes its .sha256 second: a kill between the two leaves a new "
-                   "checkpoint with the old checksum, resume refuses it ('checksum mismatch ... Delete it to "
-                   "restart from the previous checkpoint') but no previous checkpoint is kept, so all training "
-                   "so far is lost (fix: checksum inside the same atomic write, or keep the previous pair)")
 def test_crash_window_between_checkpoint_and_checksum(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       reference_run: Path) -> None:
     run_dir = crash_then_resume(tmp_path, monkeypatch, "checkpoint-written-checksum-not")
     assert_same_result(run_dir, reference_run)
 
 
-@pytest.mark.xfail(strict=True, reason="Trainer.save writes the checkpoint before train_log.jsonl: a kill "
-                   "between them leaves a log without the checkpoint's last epoch, _resume keeps the short "
-                   "log and carries on, so the final train_log.jsonl silently lacks that epoch's record")
 def test_train_log_complete_after_crash_between_checkpoint_and_log(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     run_dir = crash_then_resume(tmp_path, monkeypatch, "checksum-written-log-not")
     assert sorted(log_losses(run_dir)) == list(range(1, 7))
 
 
-@pytest.mark.xfail(strict=True, reason="a SIGKILL during ioutil.atomic_write_bytes leaves its "
-                   "'.NAME.XXXX.tmp' file (the cleanup in `except BaseException` never runs on SIGKILL) and "
-                   "nothing removes such leftovers on --resume: a crashed run dir keeps e.g. a 10 MB stale "
-                   "'.checkpoint.pt.*.tmp' forever")
 def test_stale_temp_files_are_cleaned_on_resume(tmp_path: Path, reference_run: Path) -> None:
     run_dir = tmp_path / "run"
     shutil.copytree(reference_run, run_dir)
@@ -375,9 +363,6 @@ def plant_evil_checkpoint(run_dir: Path, marker: Path) -> None:
     (run_dir / "checkpoint.pt.sha256").write_text(sha256_bytes(buf.getvalue()) + "\n", encoding="utf-8")
 
 
-@pytest.mark.xfail(strict=True, reason="checkpoint.load_checkpoint embeds torch's UnpicklingError text in the "
-                   "CheckpointError; that text spans ~8 lines (advice to re-run with weights_only=False, a link), "
-                   "so the CLI's 'one line naming the file' contract breaks and the advice shown is the unsafe one")
 def test_refused_checkpoint_message_is_one_line(tmp_path: Path, reference_run: Path) -> None:
     run_dir = damaged_copy(tmp_path, reference_run, "evil")
     plant_evil_checkpoint(run_dir, tmp_path / "pwned")
@@ -389,9 +374,6 @@ def test_refused_checkpoint_message_is_one_line(tmp_path: Path, reference_run: P
 # ------------------------------------------------------------------------------ failing late = losing work
 
 
-@pytest.mark.xfail(strict=True, reason="an empty test_links in --split-dir passes load_split; the run trains "
-                   "to the end and only then fails in evaluate_alignment with 'test_pairs is empty' (a message "
-                   "that names no file), after the training time is spent")
 def test_empty_test_split_refused_before_training(tmp_path: Path, reference_run: Path) -> None:
     split_dir = tmp_path / "split"
     shutil.copytree(reference_run / "split", split_dir)

@@ -182,19 +182,12 @@ def write_split(folder: Path, train: bytes, test: bytes) -> Path:
     return folder
 
 
-@pytest.mark.xfail(strict=True, reason="splits.read_link_file keeps a UTF-8 BOM as part of the first name "
-                   "(every other loader strips it via textio): a split saved by a BOM-writing editor is "
-                   "refused with the misleading \"entity '\\ufeffL:a' is not in dataset\"")
 def test_split_file_with_bom_reads_like_without(tmp_path: Path) -> None:
     folder = write_split(tmp_path, b"\xef\xbb\xbfL:a\tR:a\r\n", b"L:b\tR:b\n")
     split = load_split(folder, PAIR)
     assert split.train.tolist() == [[0, 0]]
 
 
-@pytest.mark.xfail(strict=True, reason="save_split writes names verbatim but read_link_file splits with "
-                   "str.splitlines(), which also breaks at \\x0b \\x0c \\x1c-\\x1e \\x85 \\u2028 \\u2029: an "
-                   "OpenEA/DBP15K entity name containing one of them (legal in those tab-separated formats) "
-                   "makes the run's own split/ folder unreadable (--split-dir fails with a columns error)")
 def test_split_round_trip_with_unusual_but_legal_names(tmp_path: Path) -> None:
     def side(names: list[str]) -> KGSide:
         return KGSide("S", Vocab(names), Vocab(), np.zeros((0, 3), dtype=np.int64))
@@ -206,18 +199,12 @@ def test_split_round_trip_with_unusual_but_legal_names(tmp_path: Path) -> None:
     assert back.train.tolist() == [[1, 1]] and back.test.tolist() == [[0, 0], [2, 2]]
 
 
-@pytest.mark.xfail(strict=True, reason="read_link_file accepts a link listed twice in test_links: the query "
-                   "is then ranked and counted twice in Hits@k/MRR (silently different figures); expected a "
-                   "DataError naming test_links and the line of the repeat")
 def test_duplicate_test_link_is_refused_with_line(tmp_path: Path) -> None:
     folder = write_split(tmp_path, b"L:a\tR:a\n", b"L:b\tR:b\nL:b\tR:b\n")
     with pytest.raises(DataError, match=r"test_links:2"):
         load_split(folder, PAIR)
 
 
-@pytest.mark.xfail(strict=True, reason="load_split does not check that split.json holds a JSON object: "
-                   "'[1, 2]' becomes Split.description and runner.run then dies with a TypeError "
-                   "({**split.description}) after training, before metrics.json is written")
 def test_split_json_must_be_an_object(tmp_path: Path) -> None:
     folder = write_split(tmp_path, b"L:a\tR:a\n", b"L:b\tR:b\n")
     (folder / "split.json").write_text("[1, 2]\n", encoding="utf-8")

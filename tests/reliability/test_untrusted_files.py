@@ -312,9 +312,6 @@ def test_run_writes_only_inside_the_resolved_run_dir(tmp_path: Path) -> None:
     assert outside == set(), f"files written outside {run_dir}: {sorted(outside)}"
 
 
-@pytest.mark.xfail(strict=True, reason="runner.prepare_run_dir calls Path('a/../run').mkdir(parents=True), "
-                   "which creates the empty folder 'a' (pathlib makes every parent in the unresolved path): a "
-                   "folder outside the resolved run dir; resolving (or normpath-ing) run_dir first avoids it")
 def test_dotdot_out_creates_no_folder_outside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     run(small_config(stage1=1, stage2=0), "a/../run")

@@ -64,11 +64,13 @@ def read_link_file(path: Path, pair: KGPair) -> np.ndarray:
     """Read ``left<TAB>right`` name lines into ids. Unknown names are errors: a split must match its data."""
     rows: list[tuple[int, int]] = []
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # a BOM is not part of the first name
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
+    seen: set[tuple[int, int]] = set()
+    # Split on newlines only: names may contain other characters str.splitlines() treats as line breaks.
+    for lineno, raw in enumerate(text.split("\n"), start=1):
+        line = raw.rstrip("\r").strip(" \t")
         if not line:
             continue
         parts = line.split("\t")
@@ -78,6 +80,9 @@ def read_link_file(path: Path, pair: KGPair) -> np.ndarray:
         if a is None or b is None:
             missing = parts[0] if a is None else parts[1]
             raise DataError(f"{path}:{lineno}: entity {missing!r} is not in dataset {pair.name}")
+        if (a, b) in seen:
+            raise DataError(f"{path}:{lineno}: link listed twice (it would be counted twice)")
+        seen.add((a, b))
         rows.append((a, b))
     return np.asarray(rows, dtype=np.int64).reshape(-1, 2)
 
@@ -104,6 +109,8 @@ def load_split(folder: Path, pair: KGPair) -> Split:
             desc = json.loads(meta.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DataError(f"{meta}: not valid JSON ({exc})") from None
+        if not isinstance(desc, dict):
+            raise DataError(f"{meta}: must hold a JSON object describing the split")
     split = Split(*arrays, description=desc)
     check_disjoint(split, str(folder))
     return split
