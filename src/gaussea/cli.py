@@ -91,6 +91,8 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
         base["model"]["modalities"] = [m.strip() for m in args.modalities.split(",") if m.strip()]
     if args.strict:
         base["data"]["strict"] = True
+    if args.allow_pickle:
+        base["data"]["options"]["allow_pickle"] = True
     if args.no_progress:
         base["train"]["progress"] = False
     if args.csls_k is not None and args.csls_k <= 0:
@@ -107,7 +109,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    pair = default_registry().load(args.dataset, args.data_dir, strict=args.strict)
+    options = {"allow_pickle": True} if args.allow_pickle else {}
+    pair = default_registry().load(args.dataset, args.data_dir, strict=args.strict, **options)
     stats = pair.stats()
     if args.json:
         print(json.dumps(stats, indent=2))
@@ -181,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dataset")
     s.add_argument("--data-dir")
     s.add_argument("--strict", action="store_true", help="turn skipped bad lines into errors")
+    s.add_argument("--allow-pickle", action="store_true", help="allow .pkl image features (runs code: trusted "
+                   "files only)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_stats)
 
@@ -215,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
     s.add_argument("--overwrite", action="store_true")
     s.add_argument("--strict", action="store_true")
+    s.add_argument("--allow-pickle", action="store_true", help="allow .pkl image features (trusted files only)")
     s.add_argument("--no-progress", action="store_true")
     s.add_argument("--print-config", action="store_true")
     s.set_defaults(func=cmd_run)

@@ -108,9 +108,6 @@ def test_stats_unknown_dataset_and_missing_dir(tmp_path: Path) -> None:
     assert_one_line_error(err, str(tmp_path / "absent"))
 
 
-@pytest.mark.xfail(strict=True, reason="a damaged image feature file escapes features.py as zipfile.BadZipFile "
-                   "(see test_feature_files.py), which cli.main does not catch: `gaussea stats` prints a "
-                   "traceback and exits 1")
 def test_stats_with_truncated_feature_file_exits_2(tmp_path: Path) -> None:
     root = write_layout(tmp_path, "fb15k-db15k")
     path = root / "FB15K" / "FB15K_ImageFeatures.npz"
@@ -121,9 +118,6 @@ def test_stats_with_truncated_feature_file_exits_2(tmp_path: Path) -> None:
     assert_one_line_error(err, "FB15K_ImageFeatures.npz")
 
 
-@pytest.mark.xfail(strict=True, reason="features.py's refusal says 'pass --allow-pickle', but no gaussea "
-                   "subcommand defines --allow-pickle (argparse: unrecognized arguments); the only way in is "
-                   "--set data.options='{\"allow_pickle\": true}' on `run`")
 def test_allow_pickle_hint_names_an_existing_option() -> None:
     try:
         build_parser().parse_args(["run", "--allow-pickle"])

@@ -275,26 +275,18 @@ def scan_damage(tmp_path: Path, suffix: str) -> tuple[int, Counter]:
     return len(variants), escaped
 
 
-@pytest.mark.xfail(strict=True, reason="features._read_npz catches OSError/ValueError/EOFError only: a truncated "
-                   "or bit-flipped .npz escapes as zipfile.BadZipFile ('File is not a zip file', 'Bad CRC-32') "
-                   "or NotImplementedError, a traceback from `gaussea stats`/`run` instead of a DataError")
 def test_damaged_npz_gives_data_error(tmp_path: Path) -> None:
     total, escaped = scan_damage(tmp_path, ".npz")
     assert total > 100
     assert not escaped, f"{sum(escaped.values())} of {total} damaged .npz files escaped: {dict(escaped)}"
 
 
-@pytest.mark.xfail(strict=True, reason="features._read_npy: a damaged .npy header makes numpy's header parser "
-                   "raise tokenize.TokenError ('EOF in multi-line statement'), not caught")
 def test_damaged_npy_gives_data_error(tmp_path: Path) -> None:
     total, escaped = scan_damage(tmp_path, ".npy")
     assert total > 100
     assert not escaped, f"{sum(escaped.values())} of {total} damaged .npy files escaped: {dict(escaped)}"
 
 
-@pytest.mark.xfail(strict=True, reason="features._read_h5 catches OSError/ValueError/TypeError only: a damaged "
-                   "HDF5 file raises KeyError ('Unable to synchronously open object ...') or RuntimeError "
-                   "('Link iteration failed ...') from h5py while iterating")
 def test_damaged_h5_gives_data_error(tmp_path: Path) -> None:
     total, escaped = scan_damage(tmp_path, ".h5")
     assert total > 100
@@ -315,9 +307,6 @@ def test_damage_scan_npz_npy_h5_never_silently_changes_ids(tmp_path: Path) -> No
             assert img.entity.size == 0 or (img.entity.min() >= 0 and img.entity.max() < len(ENTITIES))
 
 
-@pytest.mark.xfail(strict=True, reason="np.load picks the format from the content, not the suffix: a .npz "
-                   "file holding .npy bytes reaches `with np.load(...)` as an ndarray (TypeError: no context "
-                   "manager) and a .npy holding .npz bytes reaches _check_matrix as an NpzFile (AttributeError)")
 @pytest.mark.parametrize("suffix,other", [(".npz", ".npy"), (".npy", ".npz")])
 def test_feature_file_with_the_other_numpy_format_inside(tmp_path: Path, suffix: str, other: str) -> None:
     src = _valid_file(tmp_path, other)
@@ -328,9 +317,6 @@ def test_feature_file_with_the_other_numpy_format_inside(tmp_path: Path, suffix:
         load(path)
 
 
-@pytest.mark.xfail(strict=True, reason="load_image_features checks isfinite on the file's float64 values, then "
-                   "casts to float32 in _build: 1e300 passes the check and becomes inf in the loaded features "
-                   "(only a numpy RuntimeWarning), so a NaN/inf reaches training; expected a 'non-finite' problem")
 @pytest.mark.parametrize("suffix", [".npz", ".npy", ".h5"])
 def test_values_beyond_float32_are_reported_not_loaded_as_inf(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"feat{suffix}"

@@ -68,8 +68,9 @@ def _read_npz(path: Path) -> Iterator[tuple[str, np.ndarray]]:
             feats = _check_matrix(data["features"], path, "'features'")
     except DataError:
         raise
-    except (OSError, ValueError, EOFError) as exc:  # bad zip, object arrays (would need pickle), truncation
-        raise DataError(f"{path}: cannot read as .npz with 'ids' and 'features' ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged zip can raise nearly anything (BadZipFile, ...)
+        raise DataError(f"{path}: cannot read as .npz with 'ids' and 'features' ({type(exc).__name__}: "
+                        f"{_first_line(exc)})") from None
     if len(ids) != feats.shape[0]:
         raise DataError(f"{path}: {len(ids)} ids but {feats.shape[0]} feature rows")
     yield from zip(ids, feats, strict=True)
@@ -78,8 +79,12 @@ def _read_npz(path: Path) -> Iterator[tuple[str, np.ndarray]]:
 def _read_npy(path: Path, report: LoadReport) -> Iterator[tuple[str, np.ndarray]]:
     try:
         feats = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read as .npy ({exc})") from None
+        if not isinstance(feats, np.ndarray):  # np.load picks the format from the content, not the suffix
+            raise DataError(f"{path}: holds an .npz archive, not a single .npy array")
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged header can raise nearly anything (TokenError, ...)
+        raise DataError(f"{path}: cannot read as .npy ({type(exc).__name__}: {_first_line(exc)})") from None
     _check_matrix(feats, path, "the array")
     ids_path = ids_file_for(path)
     if not ids_path.exists():
@@ -112,8 +117,13 @@ def _read_h5(path: Path) -> Iterator[tuple[str, np.ndarray]]:
                     yield key, row
     except DataError:
         raise
-    except (OSError, ValueError, TypeError) as exc:
-        raise DataError(f"{path}: cannot read as HDF5 ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged HDF5 file can raise nearly anything (KeyError, ...)
+        raise DataError(f"{path}: cannot read as HDF5 ({type(exc).__name__}: {_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else "no details"
 
 
 def _rows_of(arr: np.ndarray, path: Path, key: str) -> list[np.ndarray]:
@@ -200,8 +210,11 @@ def load_image_features(
                     path, rowno, "unknown-entity", f"id {ident[:80]!r} is neither an image id nor an entity"
                 )
             continue
-        if not np.all(np.isfinite(vec)):
-            report.problem(path, rowno, "non-finite", f"feature row for {ident[:80]!r} contains NaN or inf")
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = np.all(np.isfinite(vec.astype(np.float32)))  # features are stored as float32
+        if not finite:
+            report.problem(path, rowno, "non-finite",
+                           f"feature row for {ident[:80]!r} contains NaN, inf or a value beyond float32 range")
             continue
         owners.append(owner)
         rows.append(vec)
