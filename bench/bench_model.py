@@ -23,7 +23,7 @@ from pathlib import Path
 
 from gaussea.cli import apply_overrides
 from gaussea.config import RunConfig
-from gaussea.ioutil import atomic_write_json
+from gaussea.ioutil import atomic_write_json, atomic_write_text
 from gaussea.provenance import peak_rss_mib, provenance
 from gaussea.runner import run
 
@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         out = RESULTS / args.experiment / f"{name}.json"
         atomic_write_json(out, record)
+        log = result.run_dir / "train_log.jsonl"  # per-epoch losses, kept beside the metrics
+        atomic_write_text(out.with_suffix(".train_log.jsonl"), log.read_text(encoding="utf-8"))
         test = result.metrics["test"]
         print(json.dumps({"variant": name, **{mode: {k: round(v, 4) for k, v in m.items()
                                                        if k in ("hits@1", "hits@10", "mrr", "mr")}

@@ -115,7 +115,8 @@ class GaussianCommonSpace(AlignmentModel):
     def set_stage(self, stage: int) -> None:
         self.stage = stage
         for table in self._tables():
-            table.set_variance_trainable(stage >= 2)
+            frozen = table is self.common and not self.cfg.free_common_variance
+            table.set_variance_trainable(stage >= 2 and not frozen)
 
     def entity_embeddings(self) -> tuple[Embeddings, Embeddings]:
         n1 = self.inputs.num_left
