@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         apply_overrides(cfg_dict, args.set)
         cfg = RunConfig.from_dict(cfg_dict)
         t0 = time.perf_counter()
+        started = provenance([sys.executable, *sys.argv])  # the revision whose code runs
         result = run(cfg, Path(args.runs_root) / args.experiment / name, overwrite=True)
         record = {
             "experiment": args.experiment,
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             "metrics": result.metrics,
             "wall_seconds": time.perf_counter() - t0,
             "peak_rss_mib": peak_rss_mib(),
-            **provenance([sys.executable, *sys.argv]),
+            **started,
         }
         out = RESULTS / args.experiment / f"{name}.json"
         atomic_write_json(out, record)

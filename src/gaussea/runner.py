@@ -177,6 +177,7 @@ def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, r
     cfg = cfg or RunConfig()
     run_dir = Path(run_dir).resolve()
     t_start = time.perf_counter()
+    started = provenance()  # taken at the start: the code that runs is the code of this revision
     cfg = prepare_run_dir(run_dir, cfg, resume, overwrite)
     torch.manual_seed(cfg.train.seed)
     pair = load_pair(cfg)
@@ -223,7 +224,7 @@ def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, r
         "eval_seconds": time.perf_counter() - t_eval,
         "total_seconds": time.perf_counter() - t_start,
         "peak_rss_mib": peak_rss_mib(),
-        "provenance": provenance(),
+        "provenance": started,
     }
     with torch.no_grad():
         metrics["per_space_test"] = per_space_metrics(model, split.test, cfg)
