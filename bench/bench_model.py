@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", help="comma list (default: all of the experiment)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     p.add_argument("--runs-root", default="runs/bench")
+    p.add_argument("--tag", default="", help="suffix of the result file name, to keep earlier results")
     args = p.parse_args(argv)
     table = experiments(args.data_dir)
     if args.experiment not in table:
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run(cfg, Path(args.runs_root) / args.experiment / name, overwrite=True)
         record = {
             "experiment": args.experiment,
-            "variant": name,
+            "variant": name + (f"-{args.tag}" if args.tag else ""),
             "overrides": args.set,
             "config": cfg.to_dict(),
             "metrics": result.metrics,
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             "peak_rss_mib": peak_rss_mib(),
             **started,
         }
-        out = RESULTS / args.experiment / f"{name}.json"
+        out = RESULTS / args.experiment / f"{name}{'-' + args.tag if args.tag else ''}.json"
         atomic_write_json(out, record)
         log = result.run_dir / "train_log.jsonl"  # per-epoch losses, kept beside the metrics
         atomic_write_text(out.with_suffix(".train_log.jsonl"), log.read_text(encoding="utf-8"))
