@@ -32,6 +32,17 @@ def margin_ranking(pos: torch.Tensor, neg: torch.Tensor, margin: float, mask: to
     return hinge.sum() / mask.sum().clamp_min(1)
 
 
+def random_same_graph(entities: torch.Tensor, side_of_entity: torch.Tensor, num_left: int,
+                      generator: torch.Generator) -> torch.Tensor:
+    """A uniformly drawn entity of the same graph as each of ``entities`` (unfiltered)."""
+    side = side_of_entity[entities]
+    num_entities = int(side_of_entity.shape[0])
+    size = torch.where(side == 0, num_left, num_entities - num_left)
+    start = torch.where(side == 0, 0, num_left)
+    u = torch.rand(entities.shape, generator=generator)
+    return start + (u * size).long().clamp_max(size - 1)
+
+
 class NegativeSampler:
     """Corrupts head or tail with a uniformly drawn entity of the *same graph*, filtering known positives.
 
@@ -47,20 +58,13 @@ class NegativeSampler:
         self.side_of_entity = side_of_entity
         self.sorted_keys = torch.sort(triple_keys(positives, self.num_entities, num_relations)).values
 
-    def _random_same_side(self, entities: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        side = self.side_of_entity[entities]
-        u = torch.rand(entities.shape, generator=generator)
-        size = torch.where(side == 0, self.num_left, self.num_entities - self.num_left)
-        start = torch.where(side == 0, 0, self.num_left)
-        return start + (u * size).long().clamp_max(size - 1)
-
     def sample(self, batch: torch.Tensor, k: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Return negatives ``(b, k, 3)`` and a float mask ``(b, k)`` that is 0 for filtered ones."""
         neg = batch.unsqueeze(1).expand(-1, k, -1).clone()
         corrupt_head = torch.rand(neg.shape[:2], generator=generator) < 0.5
         col = torch.where(corrupt_head, 0, 2)
         old = torch.gather(neg, 2, col.unsqueeze(-1)).squeeze(-1)
-        new = self._random_same_side(old, generator)
+        new = random_same_graph(old, self.side_of_entity, self.num_left, generator)
         neg.scatter_(2, col.unsqueeze(-1), new.unsqueeze(-1))
         keys = triple_keys(neg, self.num_entities, self.num_relations)
         pos = torch.searchsorted(self.sorted_keys, keys).clamp_max(len(self.sorted_keys) - 1)

@@ -40,7 +40,7 @@ import torch
 from gaussea.config import ModelConfig
 from gaussea.evaluate import Embeddings
 from gaussea.modalities.numerical import NumericEncoder
-from gaussea.modalities.relational import margin_ranking
+from gaussea.modalities.relational import margin_ranking, random_same_graph
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs, exchange_triples
 from gaussea.models.matching import combine_for_cosine, mutual_nearest
@@ -48,7 +48,6 @@ from gaussea.models.options import resolve_params
 from gaussea.models.translational import (
     TripleRanking,
     point_table,
-    random_same_graph,
     split_sides,
     unit,
 )

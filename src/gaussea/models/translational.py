@@ -55,17 +55,6 @@ def transe_distance(head: torch.Tensor, rel: torch.Tensor, tail: torch.Tensor, n
     return distance(head + rel - tail, norm)
 
 
-def random_same_graph(entities: torch.Tensor, side_of_entity: torch.Tensor, num_left: int,
-                      generator: torch.Generator) -> torch.Tensor:
-    """A uniformly drawn entity of the same graph as each of ``entities`` (unfiltered)."""
-    side = side_of_entity[entities]
-    num_entities = int(side_of_entity.shape[0])
-    size = torch.where(side == 0, num_left, num_entities - num_left)
-    start = torch.where(side == 0, 0, num_left)
-    u = torch.rand(entities.shape, generator=generator)
-    return start + (u * size).long().clamp_max(size - 1)
-
-
 class TripleRanking:
     """TransE margin ranking of positive triples against filtered same-graph corruptions.
 
