@@ -16,6 +16,7 @@ and are not committed.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -32,36 +33,46 @@ RESULTS = Path(__file__).parent / "results" / "model"
 
 def experiments(data_dir: str | None) -> dict[str, dict[str, dict]]:
     """experiment -> variant -> config overrides (as RunConfig.to_dict() fragments)."""
+    fixed_common = {"model": {"free_common_variance": False}}
+    fbdb = {"data": {"dataset": "fb15k-db15k", "data_dir": data_dir, "ratio": 0.2, "split": 0},
+            "model": {"modalities": ["r", "n"]}}
+    dbp = {"data": {"dataset": "dbp15k-zh_en", "data_dir": data_dir, "ratio": 0.3, "split": 0},
+           "model": {"modalities": ["r"]}}
+    dy = {"data": {"dataset": "d_y_15k_v1", "data_dir": data_dir, "given_split": "split_721_ExEA"},
+          "model": {"modalities": ["r"]}}
     return {
         "synthetic-variance": {
             "gaussian-two-stage": {"model_name": "gaussian"},
+            "gaussian-fixed-common": merge({"model_name": "gaussian"}, fixed_common),
             "stage1-only": {"model_name": "mmea"},
         },
         "fbdb-rn": {
-            "gaussian": {"model_name": "gaussian", "data": {"dataset": "fb15k-db15k", "data_dir": data_dir,
-                                                            "ratio": 0.2, "split": 0},
-                         "model": {"modalities": ["r", "n"]}},
+            "gaussian": merge({"model_name": "gaussian"}, fbdb),
+            "gaussian-fixed-common": merge(merge({"model_name": "gaussian"}, fbdb), fixed_common),
+            "gaussian-r-only": merge(merge({"model_name": "gaussian"}, fbdb), {"model": {"modalities": ["r"]}}),
+            "mmea": merge({"model_name": "mmea"}, fbdb),
         },
         "dbp15k-zh_en": {
-            "gaussian": {"model_name": "gaussian", "data": {"dataset": "dbp15k-zh_en", "data_dir": data_dir,
-                                                            "ratio": 0.3, "split": 0},
-                         "model": {"modalities": ["r"]}},
+            "gaussian": merge({"model_name": "gaussian"}, dbp),
+            "gaussian-fixed-common": merge(merge({"model_name": "gaussian"}, dbp), fixed_common),
         },
         "d_y_15k_v1": {
-            "gaussian": {"model_name": "gaussian", "data": {"dataset": "d_y_15k_v1", "data_dir": data_dir,
-                                                            "given_split": "split_721_ExEA"},
-                         "model": {"modalities": ["r"]}},
+            "gaussian": merge({"model_name": "gaussian"}, dy),
+            "gaussian-fixed-common": merge(merge({"model_name": "gaussian"}, dy), fixed_common),
+            "transe": merge({"model_name": "transe"}, dy),
         },
     }
 
 
 def merge(base: dict, extra: dict) -> dict:
+    """A new dict: ``base`` updated recursively with ``extra`` (neither argument is modified)."""
+    out = copy.deepcopy(base)
     for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            merge(base[key], value)
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
         else:
-            base[key] = value
-    return base
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,7 @@ def small_config(**train: object) -> RunConfig:
     cfg = RunConfig()
     cfg.data.options = dict(EASY)
     cfg.model.dim = 32
-    cfg.train.stage1_epochs, cfg.train.stage2_epochs = 12, 4
+    cfg.train.stage1_epochs, cfg.train.stage2_epochs = 20, 4
     cfg.train.threads = 1
     cfg.train.progress = False
     for key, value in train.items():

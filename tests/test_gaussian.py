@@ -63,3 +63,12 @@ def test_clamp_variance_in_place() -> None:
     out = clamp_variance_(v, 0.5, 50.0)
     assert out is v
     assert v.tolist() == [0.5, 0.5, 3.0, 50.0]
+
+
+def test_kl_scalar_variances_take_the_closed_form(params: tuple[torch.Tensor, ...]) -> None:
+    """Stage 1 passes scalar variances: the fast path must equal the elementwise formula and torch's KL."""
+    m1, _, m2, _ = params
+    s1, s2 = torch.tensor(1.0, dtype=torch.float64), torch.tensor(0.5, dtype=torch.float64)
+    expected = kl_divergence(_dist(m1, s1.expand_as(m1)), _dist(m2, s2.expand_as(m2)))
+    torch.testing.assert_close(kl(m1, s1, m2, s2), expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(kl(m1, s1, m2, s2), kl(m1, s1.expand_as(m1), m2, s2.expand_as(m2)))

@@ -104,3 +104,14 @@ def test_gaussian_table_clamp_and_renorm() -> None:
     assert table.var.data.max() == 50.0 and table.var.data.min() == 0.5
     table.renorm_(1.0)
     assert torch.all(table.mean.norm(dim=1) <= 1.0 + 1e-6)
+
+
+def test_frozen_variances_are_not_clamped() -> None:
+    """clamp_ only touches trainable variances (frozen ones sit at var_init and must stay untouched)."""
+    table = GaussianTable(2, 3, init_std=1.0, var_min=0.5, var_max=50.0)
+    table.var.data[0] = 100.0  # impossible for a frozen table; shows clamp_ did not run
+    table.clamp_()
+    assert table.var.data[0, 0] == 100.0
+    table.set_variance_trainable(True)
+    table.clamp_()
+    assert table.var.data[0, 0] == 50.0

@@ -33,6 +33,12 @@ class ModelConfig:
     # ball projection. unit_means=False falls back to projecting onto the ball of radius max_norm.
     unit_means: bool = True
     max_norm: float | None = 1.0
+    # Visual and numerical entity means read through an L2 normalisation too (ours). The encoders end in tanh,
+    # so unconstrained their means reach norms of several units against the relational unit sphere, and the
+    # common mean (a compromise between the modalities) takes its direction — what cosine ranks — from the
+    # largest of them. Measured on FB15K*-DB15K R+N (bench/results/tuning/2026-11-24): with False, common
+    # H@1 0.001 while the relational space alone had 0.043 (5 epochs).
+    unit_modal_means: bool = True
     numeric_norm: str = "zscore"  # paper: "normalised by attribute name"; z-score or minmax
     rbf_width: float = 0.25  # ours: sigma of the RBF kernels, in normalised units
     cnn_channels: int = 8  # ours: channels of the small numerical CNN
@@ -44,6 +50,12 @@ class ModelConfig:
     # but on FB15K*-DB15K test H@1 fell from 2.7 % to 0.1 % (BENCHMARKS.md), so the paper's choice stays default.
     free_common_variance: bool = True
     init_std: float = 0.1  # ours: std of the normal init of mean vectors
+    # Common-space means start at 0 (ours): L_csl then moves each one straight towards (a variance-weighted
+    # average of) its modal means, with no random start left over. With the modal init (std 0.1, norm ~1 in
+    # d = 100) the leftover was as large as the signal: cos(common, relational) only reached 0.9 after 8 synthetic
+    # epochs, and on FB15K*-DB15K the common space ranked test links at H@1 0.005 while the relational space
+    # alone reached 0.062 (bench/results/tuning/2026-11-24).
+    common_init_std: float = 0.0
     options: dict = field(default_factory=dict)  # model-specific parameters (baselines), checked by each model
 
     def __post_init__(self) -> None:
@@ -66,13 +78,26 @@ class TrainConfig:
     lr: float = 0.01
     # Variances live on [0.5, 50] while means live in the unit ball: a larger step for them (ours).
     var_lr_mult: float = 10.0
+    common_lr_mult: float = 1.0  # learning-rate factor of the common-space table (means and variances)
     # One Adam shared by all losses (default) keeps the relative size of different losses' gradients: with an
     # Adam per loss (MMEA's TensorFlow code), each loss moves a shared parameter by ~lr per step whatever its
     # gradient, so L_vis pulling a visual variance down and L_csl pushing it up cancel step for step and the
     # variances never reflect how far a modality sits from the common embedding.
     optimiser_per_loss: bool = False
     batch_size: int = 2048  # triples per step of the triple losses (rel, num)
-    entity_batch_size: int = 256  # entities / image rows per step of the entity-level losses (vis, csl)
+    # Entities per step of L_csl. With one shared Adam every step moves a parameter by about lr whatever the
+    # gradient's size, so the number of steps a loss takes per epoch is its weight. Measured on D-Y-15K-V1
+    # (bench/results/tuning/2026-11-24, relational test H@1 at 10 epochs): 256 per step (117 csl steps against
+    # 28 relational ones) pinned each entity's relational mean to its common mean, 0.02; as many steps as the
+    # relational loss, 0.055; 4096 per step (8 steps), 0.125 — as good as not letting L_csl move the relational
+    # means at all (0.141). L_vis instead takes as many steps as L_rel (the image encoder needs the steps).
+    entity_batch_size: int = 4096
+    # Stage 2 learns the variances: a modal variance is pushed up by L_csl (by the squared gap between the
+    # common and the modal mean) and pulled back to 0.5 by its own modality's loss, and with one shared Adam
+    # the balance is decided by step counts. "match_rel" (default) gives L_csl as many steps as L_rel and L_vis
+    # in stage 2, so gradient sizes decide; "batch" keeps entity_batch_size. Measured on the synthetic benchmark
+    # (30 % swapped images, bench/results/model/synthetic-variance): with "batch" no variance left 0.50 +- 0.01.
+    stage2_csl_steps: str = "match_rel"
     # MMEA's schedule: the alignment loss takes as many (smaller) steps per epoch as the relational loss,
     # each on a random sample of len(train links) / steps pairs. "one_pass" instead makes one shuffled pass.
     ac_steps: str = "match_rel"
@@ -88,8 +113,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.loggers = tuple(self.loggers)
-        if self.ac_steps not in ("match_rel", "one_pass"):
-            raise ValueError(f"ac_steps must be 'match_rel' or 'one_pass', got {self.ac_steps!r}")
+        if self.stage2_csl_steps not in ("match_rel", "batch"):
+            raise ValueError(f"stage2_csl_steps must be 'match_rel' or 'batch', got {self.stage2_csl_steps!r}")
+        if self.ac_steps not in ("match_rel", "all_pairs", "one_pass"):
+            raise ValueError(f"ac_steps must be 'match_rel', 'all_pairs' or 'one_pass', got {self.ac_steps!r}")
         if self.stage1_epochs < 0 or self.stage2_epochs < 0:
             raise ValueError("epochs must be >= 0")
 

@@ -8,6 +8,10 @@ state, epoch and stage, best validation state — is in the checkpoint, so ``--r
 where the last checkpoint left off and reaches the same final parameters as an uninterrupted run.
 
 Early stopping looks only at the validation slice (carved out of non-train links, never test links).
+
+With a ``distributed`` context (torchrun, see :mod:`gaussea.distributed`) every rank draws the same batches from
+the shared generator and takes its shard of each; negatives come from a per-rank generator, losses run through
+DistributedDataParallel, and only rank 0 writes the log and checkpoints.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm import tqdm
@@ -28,11 +33,11 @@ from gaussea.ioutil import atomic_write_text
 from gaussea.loggers import EpochLogger
 from gaussea.models.base import AlignmentModel
 
+if TYPE_CHECKING:
+    from gaussea.distributed.context import DistContext
+
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "train_log.jsonl"
-# Losses whose items are entities (or one image row each): far fewer items than triples, so they take smaller
-# batches; otherwise the common space gets one optimiser step per epoch and barely moves.
-ENTITY_LEVEL_LOSSES = frozenset({"vis", "csl"})
 
 
 @dataclass
@@ -55,6 +60,7 @@ class Trainer:
         run_dir: Path | None = None,
         validate: Callable[[], float] | None = None,
         callbacks: Sequence[EpochLogger] = (),
+        distributed: DistContext | None = None,
     ) -> None:
         self.model = model
         self.cfg = config
@@ -62,6 +68,16 @@ class Trainer:
         self.validate = validate
         self.callbacks = list(callbacks)
         self.generator = torch.Generator().manual_seed(config.seed)
+        # --- distributed: batch order from the shared generator, negatives from a per-rank one, losses via DDP
+        self.distributed = distributed
+        self.sample_generator = self.generator
+        self._loss: Callable[[str, torch.Tensor, torch.Generator], torch.Tensor] = model.loss
+        if distributed is not None:
+            from gaussea.distributed.ddp import DistributedLoss
+
+            self.sample_generator = distributed.rank_generator(config.seed)
+            self._loss = DistributedLoss(model, distributed)
+        # --- end distributed
         names = model.loss_names()
         if config.optimiser_per_loss:
             self.optimisers = {name: self._adam() for name in names}
@@ -74,11 +90,14 @@ class Trainer:
     def _adam(self) -> torch.optim.Adam:
         """Adam with a larger learning rate for variance parameters (``var_lr_mult``)."""
         named = list(self.model.named_parameters())
-        variances = [p for n, p in named if n.endswith(".var")]
-        others = [p for n, p in named if not n.endswith(".var")]
-        groups = [{"params": others, "lr": self.cfg.lr}]
-        if variances:
-            groups.append({"params": variances, "lr": self.cfg.lr * self.cfg.var_lr_mult})
+        lr = self.cfg.lr
+        groups = []
+        for is_var in (False, True):
+            for is_common in (False, True):
+                params = [p for n, p in named if n.endswith(".var") == is_var and n.startswith("common.") == is_common]
+                if params:
+                    mult = (self.cfg.var_lr_mult if is_var else 1.0) * (self.cfg.common_lr_mult if is_common else 1.0)
+                    groups.append({"params": params, "lr": lr * mult})
         return torch.optim.Adam(groups, lr=self.cfg.lr)
 
     # --- epochs ---------------------------------------------------------------------------------
@@ -102,24 +121,41 @@ class Trainer:
             total, steps = 0.0, 0
             for idx in self.batches(name):
                 opt.zero_grad(set_to_none=True)
-                loss = self.model.loss(name, idx, self.generator)
+                loss = self._loss(name, idx, self.sample_generator)
                 loss.backward()
                 opt.step()
                 self.model.after_step(name)
                 total += float(loss.detach())
                 steps += 1
             losses[name] = total / max(steps, 1)
+        if self.distributed is not None:  # distributed: log the mean over ranks (each saw its shard)
+            losses = self.distributed.mean_of(losses)
         return losses
 
     def batches(self, name: str) -> list[torch.Tensor]:
-        """Item indices of each step of loss ``name`` in this epoch (shuffled with the run's generator)."""
+        """Item indices of each step of loss ``name`` in this epoch (shuffled with the run's generator).
+
+        Distributed: every rank draws the same batches (same generator, same seed) and keeps its shard of each.
+        """
+        full = self._full_batches(name)
+        return full if self.distributed is None else [self.distributed.shard_batch(b) for b in full]
+
+    def _full_batches(self, name: str) -> list[torch.Tensor]:
         n = self.model.num_items(name)
         names = self.model.loss_names()
-        if name == "ac" and self.cfg.ac_steps == "match_rel" and "rel" in names and n:
+        if name == "ac" and self.cfg.ac_steps in ("match_rel", "all_pairs") and "rel" in names and n:
             steps = max(1, -(-self.model.num_items("rel") // self.cfg.batch_size))
+            if self.cfg.ac_steps == "all_pairs":
+                return [torch.arange(n)] * steps
             size = max(1, n // steps)
             return [torch.randint(n, (size,), generator=self.generator) for _ in range(steps)]
-        size = self.cfg.entity_batch_size if name in ENTITY_LEVEL_LOSSES else self.cfg.batch_size
+        size = self.cfg.batch_size
+        rel_steps = max(1, -(-self.model.num_items("rel") // self.cfg.batch_size)) if "rel" in names else 0
+        match_rel = getattr(self.model, "stage", 1) >= 2 and self.cfg.stage2_csl_steps == "match_rel"
+        if name == "csl" and not (match_rel and rel_steps):
+            size = self.cfg.entity_batch_size
+        elif name in ("vis", "csl") and rel_steps:  # one pass in as many steps as the relational loss takes
+            size = max(1, -(-n // rel_steps))
         order = torch.randperm(n, generator=self.generator)
         return list(order.split(size)) if n else []
 
@@ -129,7 +165,8 @@ class Trainer:
         if resume:
             self._resume()
         total = self.total_epochs
-        bar = tqdm(total=total, initial=self.state.epoch, disable=not self.cfg.progress, desc="train",
+        main = self.distributed is None or self.distributed.is_main
+        bar = tqdm(total=total, initial=self.state.epoch, disable=not (self.cfg.progress and main), desc="train",
                    unit="epoch", dynamic_ncols=True)
         while self.state.epoch < total and not (self.state.stopped_early or self.state.budget_exhausted):
             epoch = self.state.epoch + 1
@@ -141,6 +178,8 @@ class Trainer:
             self.state.train_seconds += seconds
             if self.cfg.max_seconds is not None and self.state.train_seconds >= self.cfg.max_seconds:
                 self.state.budget_exhausted = True
+            if self.distributed is not None:  # distributed: rank 0's clock decides, or ranks would part ways
+                self.state.budget_exhausted = self.distributed.broadcast_object(self.state.budget_exhausted)
             if self.validate and self.cfg.eval_every and epoch % self.cfg.eval_every == 0:
                 record["valid_mrr"] = self._evaluate_and_track(epoch)
             self.state.log.append(record)
@@ -172,12 +211,18 @@ class Trainer:
     # --- checkpoints ----------------------------------------------------------------------------
     def save(self) -> None:
         assert self.run_dir is not None
+        extra = {}
+        if self.distributed is not None:  # distributed: every rank's negative stream, written by rank 0 only
+            extra["sample_generators"] = self.distributed.all_gather_object(self.sample_generator.get_state())
+            if not self.distributed.is_main:
+                return
         state = {
             "model": self.model.state_dict(),
             "optimisers": {k: v.state_dict() for k, v in self._distinct_optimisers().items()},
             "generator": self.generator.get_state(),
             "trainer": {k: v for k, v in vars(self.state).items() if k != "log"},
             "best_params": self._best_params,
+            **extra,
         }
         # The log first: a kill before the checkpoint leaves records past it, which resume drops.
         lines = "".join(json.dumps(r) + "\n" for r in self.state.log)
@@ -202,6 +247,9 @@ class Trainer:
         for name, opt in self._distinct_optimisers().items():
             opt.load_state_dict(ckpt["optimisers"][name])
         self.generator.set_state(ckpt["generator"])
+        streams = ckpt.get("sample_generators") or []
+        if self.distributed is not None and len(streams) == self.distributed.world_size:
+            self.sample_generator.set_state(streams[self.distributed.rank])
         for k, v in ckpt["trainer"].items():
             setattr(self.state, k, v)
         self._best_params = ckpt.get("best_params")

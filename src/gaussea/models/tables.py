@@ -56,7 +56,8 @@ class GaussianTable(nn.Module):
         return self.mean[idx], self.var[idx]
 
     def clamp_(self) -> None:
-        if self.var is not None:
+        """Clamp trainable variances (frozen ones sit at var_init, inside the range, and cost nothing)."""
+        if self.var is not None and self.var.requires_grad:
             clamp_variance_(self.var.data, self.var_min, self.var_max)
 
     def renorm_(self, max_norm: float) -> None:
