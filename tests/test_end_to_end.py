@@ -21,11 +21,14 @@ EASY = {"num_entities": 300, "triple_keep": 1.0, "entity_coverage": 1.0, "relati
         "relation_split": 0.0}
 
 
+STAGE1_EPOCHS, STAGE2_EPOCHS = 30, 4
+
+
 def small_config(**train: object) -> RunConfig:
     cfg = RunConfig()
     cfg.data.options = dict(EASY)
     cfg.model.dim = 32
-    cfg.train.stage1_epochs, cfg.train.stage2_epochs = 20, 4
+    cfg.train.stage1_epochs, cfg.train.stage2_epochs = STAGE1_EPOCHS, STAGE2_EPOCHS
     cfg.train.threads = 1
     cfg.train.progress = False
     for key, value in train.items():
@@ -60,7 +63,7 @@ def test_run_directory_is_complete(trained: tuple[Path, dict]) -> None:
     assert emb["left_mean"].shape[0] == len(emb["left_names"])
     assert np.all(emb["left_var"] >= 0.5) and np.all(emb["left_var"] <= 50)
     log = [json.loads(x) for x in (run_dir / "train_log.jsonl").read_text().splitlines()]
-    assert [r["stage"] for r in log] == [1] * 12 + [2] * 4
+    assert [r["stage"] for r in log] == [1] * STAGE1_EPOCHS + [2] * STAGE2_EPOCHS
     assert metrics["provenance"]["revision"]
     assert "variance_by_corruption" in metrics
 

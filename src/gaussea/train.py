@@ -88,7 +88,7 @@ class Trainer:
         self._best_params: dict | None = None
 
     def _adam(self) -> torch.optim.Adam:
-        """Adam with a larger learning rate for variance parameters (``var_lr_mult``)."""
+        """Adam with parameter groups: variances get ``var_lr_mult`` x lr, the common table ``common_lr_mult`` x."""
         named = list(self.model.named_parameters())
         lr = self.cfg.lr
         groups = []
