@@ -136,14 +136,22 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from gaussea.distributed.context import init_from_env
     from gaussea.runner import run
 
     cfg = build_run_config(args)
-    if args.print_config:
-        print(json.dumps(cfg.to_dict(), indent=2))
-    result = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite)
-    print_metrics(result.metrics)
-    print(f"run directory: {result.run_dir}")
+    distributed = init_from_env(cfg.train.device)  # a process group under torchrun with > 1 process, else None
+    main = distributed is None or distributed.is_main
+    try:
+        if args.print_config and main:
+            print(json.dumps(cfg.to_dict(), indent=2))
+        result = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, distributed=distributed)
+    finally:
+        if distributed is not None:
+            distributed.close()
+    if main:
+        print_metrics(result.metrics)
+        print(f"run directory: {result.run_dir}")
     return 0
 
 

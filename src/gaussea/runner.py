@@ -11,7 +11,8 @@ The run directory is the unit of reproducibility. It holds:
 - ``embeddings.npz``: common-space means and variances per side with entity names (no pickle);
 - ``variances.npz``: per-entity mean variance of every space (common, relational, visual, numerical).
 
-Every file is written atomically; every path is a fixed name inside the run directory.
+Every file is written atomically; every path is a fixed name inside the run directory. Under torchrun
+(``distributed``) every rank trains and evaluates its shard, and only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from __future__ import annotations
 import io
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
@@ -38,6 +42,11 @@ from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.provenance import peak_rss_mib, provenance
 from gaussea.train import CHECKPOINT_NAME, Trainer
+
+if TYPE_CHECKING:
+    from gaussea.distributed.context import DistContext
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -80,25 +89,29 @@ def _nonempty(split: Split, where: str) -> Split:
 
 
 def evaluate_model(model: AlignmentModel, links: np.ndarray, cfg: RunConfig,
-                   exclude: np.ndarray | None = None) -> dict:
-    """Metrics of ``model`` on ``links`` for every candidate mode in the config (left -> right)."""
+                   exclude: np.ndarray | None = None, *, evaluate: Callable[..., dict] = evaluate_alignment) -> dict:
+    """Metrics of ``model`` on ``links`` for every candidate mode in the config (left -> right).
+
+    ``evaluate`` is :func:`~gaussea.evaluate.evaluate_alignment` or its sharded twin (same arguments, same result).
+    """
     left, right = model.entity_embeddings()
     out = {}
     for mode in cfg.eval.modes:
-        out[mode] = evaluate_alignment(left, right, links, mode=mode, similarity=cfg.eval.similarity,
-                                       csls_k=cfg.eval.csls_k, ks=cfg.eval.ks, chunk_size=cfg.eval.chunk_size)
+        out[mode] = evaluate(left, right, links, mode=mode, similarity=cfg.eval.similarity,
+                             csls_k=cfg.eval.csls_k, ks=cfg.eval.ks, chunk_size=cfg.eval.chunk_size)
     return out
 
 
-def per_space_metrics(model: AlignmentModel, links: np.ndarray, cfg: RunConfig) -> dict:
+def per_space_metrics(model: AlignmentModel, links: np.ndarray, cfg: RunConfig, *,
+                      evaluate: Callable[..., dict] = evaluate_alignment) -> dict:
     """Diagnostics: how well each modality space alone aligns (test candidates, cosine + CSLS).
 
     Reported next to the main figures, never used to choose anything.
     """
     out = {}
     for space, (left, right) in model.space_embeddings().items():
-        m = evaluate_alignment(left, right, links, mode="test", similarity="cosine", csls_k=cfg.eval.csls_k,
-                               ks=cfg.eval.ks, chunk_size=cfg.eval.chunk_size)
+        m = evaluate(left, right, links, mode="test", similarity="cosine", csls_k=cfg.eval.csls_k,
+                     ks=cfg.eval.ks, chunk_size=cfg.eval.chunk_size)
         out[space] = {k: m[k] for k in ("hits@1", "hits@10", "mrr")}
     return out
 
@@ -171,19 +184,35 @@ def prepare_run_dir(run_dir: Path, cfg: RunConfig, resume: bool, overwrite: bool
     return cfg
 
 
+def _on_main(distributed: DistContext | None, fn: Callable[[], T]) -> T:
+    """``fn()`` here, or (distributed) on rank 0 only with its result or error handed to every rank."""
+    return fn() if distributed is None else distributed.main_only(fn)
+
+
 def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, resume: bool = False,
-        overwrite: bool = False) -> RunResult:
-    """Train and evaluate one model; the Python twin of ``gaussea run``."""
+        overwrite: bool = False, distributed: DistContext | None = None) -> RunResult:
+    """Train and evaluate one model; the Python twin of ``gaussea run``.
+
+    ``distributed`` (set by the CLI under torchrun): every rank calls this with the same arguments; they train
+    one model with DDP and evaluate it sharded, and only rank 0 writes the run directory.
+    """
     cfg = cfg or RunConfig()
     run_dir = Path(run_dir).resolve()
     t_start = time.perf_counter()
     started = provenance()  # taken at the start: the code that runs is the code of this revision
-    cfg = prepare_run_dir(run_dir, cfg, resume, overwrite)
+    cfg = _on_main(distributed, partial(prepare_run_dir, run_dir, cfg, resume, overwrite))
+    main = distributed is None or distributed.is_main
+    evaluate: Callable[..., dict] = evaluate_alignment
+    if distributed is not None:
+        from gaussea.distributed.retrieval import sharded_evaluate_alignment
+
+        evaluate = partial(sharded_evaluate_alignment, distributed)
     torch.manual_seed(cfg.train.seed)
     pair = load_pair(cfg)
     split = choose_split(cfg, pair)
-    save_split(split, pair, run_dir / "split")
-    atomic_write_json(run_dir / "dataset.json", {"stats": pair.stats(), "meta": _jsonable_meta(pair.meta)})
+    if main:
+        save_split(split, pair, run_dir / "split")
+        atomic_write_json(run_dir / "dataset.json", {"stats": pair.stats(), "meta": _jsonable_meta(pair.meta)})
     inputs = AlignmentInputs.build(pair, split)
     generator = torch.Generator().manual_seed(cfg.train.seed)
     model = build_model(cfg.model_name, inputs, cfg.model, generator)
@@ -192,12 +221,12 @@ def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, r
     if len(split.valid) and cfg.train.eval_every:
         def validate() -> float:
             left, right = model.entity_embeddings()
-            m = evaluate_alignment(left, right, split.valid, mode="test", similarity=cfg.eval.similarity,
-                                   csls_k=cfg.eval.csls_k, ks=cfg.eval.ks, chunk_size=cfg.eval.chunk_size)
+            m = evaluate(left, right, split.valid, mode="test", similarity=cfg.eval.similarity,
+                         csls_k=cfg.eval.csls_k, ks=cfg.eval.ks, chunk_size=cfg.eval.chunk_size)
             return m["mrr"]
 
-    loggers = LoggerGroup(build_loggers(cfg.train.loggers, run_dir, cfg.to_dict()))
-    trainer = Trainer(model, cfg.train, run_dir, validate=validate, callbacks=[loggers])
+    loggers = LoggerGroup(build_loggers(cfg.train.loggers, run_dir, cfg.to_dict()) if main else [])
+    trainer = Trainer(model, cfg.train, run_dir, validate=validate, callbacks=[loggers], distributed=distributed)
     t_train = time.perf_counter()
     try:
         state = trainer.fit(resume=resume)
@@ -207,7 +236,7 @@ def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, r
     model.eval()
     t_eval = time.perf_counter()
     with torch.no_grad():
-        test_metrics = evaluate_model(model, split.test, cfg)
+        test_metrics = evaluate_model(model, split.test, cfg, evaluate=evaluate)
     metrics = {
         "model": cfg.model_name,
         "dataset": cfg.data.dataset,
@@ -227,12 +256,19 @@ def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, r
         "provenance": started,
     }
     with torch.no_grad():
-        metrics["per_space_test"] = per_space_metrics(model, split.test, cfg)
+        metrics["per_space_test"] = per_space_metrics(model, split.test, cfg, evaluate=evaluate)
     summary = corruption_variance_summary(model, pair)
     if summary:
         metrics["variance_by_corruption"] = summary
-    write_embeddings(run_dir, model, pair)
-    atomic_write_json(run_dir / "metrics.json", metrics)
+    if distributed is not None:
+        metrics["distributed"] = {**distributed.describe(),
+                                  "peak_rss_mib_per_rank": distributed.all_gather_object(peak_rss_mib())}
+
+    def write_outputs() -> None:
+        write_embeddings(run_dir, model, pair)
+        atomic_write_json(run_dir / "metrics.json", metrics)
+
+    _on_main(distributed, write_outputs)
     return RunResult(run_dir, metrics, model, pair, split)
 
 
