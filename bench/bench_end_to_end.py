@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from speed_common import REPO, load_average, run_child  # noqa: E402
+from speed_common import REPO, emit_report, load_average, run_child  # noqa: E402
 
 CASES = ("synthetic", "fbdb-rn")
 DEFAULT_DATA_DIR = "/work/shared/data/mmkg-standin"
@@ -121,10 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     report = collect(args.data_dir, cases=tuple(args.cases.split(",")), threads=args.threads,
                      repeats=args.repeats, extra=tuple(args.extra), keep=args.keep)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    emit_report(report, args.out)
     return 0
 
 

@@ -221,15 +221,12 @@ def main(argv: list[str] | None = None) -> int:
             raw = worker_ours(stage, args.data_dir, args.triples, args.repeats, args.threads, args.seed)
         print(json.dumps({**raw, "worker_peak_rss_mib": round(peak_rss_mib(), 1)}))
         return 0
-    from speed_common import python_for_peers
+    from speed_common import emit_report, python_for_peers
 
     report = collect(args.data_dir, triples=args.triples, repeats=args.repeats, threads=args.threads,
                      variants=tuple(args.variants.split(",")), peer_python=args.peer_python or python_for_peers(),
                      seed=args.seed)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    emit_report(report, args.out)
     return 0
 
 

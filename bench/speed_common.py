@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from gaussea import provenance
+from gaussea.provenance import peak_rss_mib  # noqa: F401 - re-exported for the bench scripts
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -53,14 +55,7 @@ def load_average() -> list[float]:
 
 def git_revision() -> str:
     """HEAD's commit, with ``+dirty`` when tracked files differ from it (the measured code is then not HEAD)."""
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return rev + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    return provenance.git_revision(REPO)
 
 
 def machine() -> dict[str, object]:
@@ -115,9 +110,12 @@ def last_json_line(text: str) -> dict:
     raise ValueError(f"no JSON result in output: {text[-500:]}")
 
 
-def peak_rss_mib() -> float:
-    """Peak resident set size of this process so far, in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+def emit_report(report: dict, out: str | None) -> None:
+    """Print a benchmark's JSON report and, when asked, also write it to ``out``."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    if out:
+        Path(out).write_text(text + "\n")
 
 
 def python_for_peers() -> str:

@@ -31,13 +31,7 @@ WRITERS = {"gaussea.runner": ("atomic_write_json", "atomic_write_bytes", "save_s
            "gaussea.train": ("atomic_write_text", "save_checkpoint")}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """The references must run on as many threads as each rank: MKL's kernels (and roundings) depend on it."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 # ------------------------------------------------------------------------------------------------ sharding

@@ -28,13 +28,7 @@ from gaussea.evaluate import (
 SIM_NAMES = ("cosine", "neg_sym_kl", "expected_likelihood")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny matrices gain nothing from threads, and on a busy machine each parallel region can stall."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 # ----------------------------------------------------------------------------------------------- reference

@@ -143,14 +143,14 @@ class Trainer:
     def _full_batches(self, name: str) -> list[torch.Tensor]:
         n = self.model.num_items(name)
         names = self.model.loss_names()
-        if name == "ac" and self.cfg.ac_steps in ("match_rel", "all_pairs") and "rel" in names and n:
-            steps = max(1, -(-self.model.num_items("rel") // self.cfg.batch_size))
-            if self.cfg.ac_steps == "all_pairs":
-                return [torch.arange(n)] * steps
-            size = max(1, n // steps)
-            return [torch.randint(n, (size,), generator=self.generator) for _ in range(steps)]
-        size = self.cfg.batch_size
+        # Steps of the relational loss: the unit the other losses' schedules are counted in (0 without it).
         rel_steps = max(1, -(-self.model.num_items("rel") // self.cfg.batch_size)) if "rel" in names else 0
+        if name == "ac" and self.cfg.ac_steps in ("match_rel", "all_pairs") and rel_steps and n:
+            if self.cfg.ac_steps == "all_pairs":
+                return [torch.arange(n)] * rel_steps
+            size = max(1, n // rel_steps)
+            return [torch.randint(n, (size,), generator=self.generator) for _ in range(rel_steps)]
+        size = self.cfg.batch_size
         match_rel = getattr(self.model, "stage", 1) >= 2 and self.cfg.stage2_csl_steps == "match_rel"
         if name == "csl" and not (match_rel and rel_steps):
             size = self.cfg.entity_batch_size
