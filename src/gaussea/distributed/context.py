@@ -119,8 +119,13 @@ class DistContext:
         return result
 
     def close(self) -> None:
+        """Leave the group once every rank is done: tearing gloo down while a peer still talks to it can abort
+        the process ("terminate called without an active exception", seen once in a CI-like run)."""
         if dist.is_initialized():
-            dist.destroy_process_group()
+            try:
+                dist.barrier()
+            finally:
+                dist.destroy_process_group()
 
 
 def _picklable(exc: Exception) -> Exception:
