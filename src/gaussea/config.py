@@ -51,10 +51,9 @@ class ModelConfig:
     free_common_variance: bool = True
     init_std: float = 0.1  # ours: std of the normal init of mean vectors
     # Common-space means start at 0 (ours): L_csl then moves each one straight towards (a variance-weighted
-    # average of) its modal means, with no random start left over. With the modal init (std 0.1, norm ~1 in
-    # d = 100) the leftover was as large as the signal: cos(common, relational) only reached 0.9 after 8 synthetic
-    # epochs, and on FB15K*-DB15K the common space ranked test links at H@1 0.005 while the relational space
-    # alone reached 0.062 (bench/results/tuning/2026-11-24).
+    # average of) its modal means, with no random start left over (with the modal init, std 0.1, that start has
+    # norm ~1 in d = 100, as large as the signal). Measured with D-Y-15K-V1 common test H@1 at 10 epochs 0.115
+    # (zero) vs 0.109 (random), bench/results/tuning/2026-11-24/dy_gauss_zeroinit.txt / dy_gauss_ebs4096.txt.
     common_init_std: float = 0.0
     options: dict = field(default_factory=dict)  # model-specific parameters (baselines), checked by each model
 
@@ -98,8 +97,8 @@ class TrainConfig:
     # Stage 2 learns the variances: a modal variance is pushed up by L_csl (by the squared gap between the
     # common and the modal mean) and pulled back to 0.5 by its own modality's loss, and with one shared Adam
     # the balance is decided by step counts. "match_rel" (default) gives L_csl as many steps as L_rel and L_vis
-    # in stage 2, so gradient sizes decide; "batch" keeps entity_batch_size. Measured on the synthetic benchmark
-    # (30 % swapped images, bench/results/model/synthetic-variance): with "batch" no variance left 0.50 +- 0.01.
+    # in stage 2, so gradient sizes decide; "batch" keeps entity_batch_size (on the synthetic benchmark its
+    # variances then stayed at 0.5; that run was not kept, see bench/results/tuning/2026-11-24/README.md).
     stage2_csl_steps: str = "match_rel"
     # MMEA's schedule: the alignment loss takes as many (smaller) steps per epoch as the relational loss,
     # each on a random sample of len(train links) / steps pairs. "one_pass" instead makes one shuffled pass.
