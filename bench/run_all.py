@@ -120,7 +120,9 @@ def table(reports: dict[str, dict | None]) -> str:
     if tp:
         by = {r["variant"]: r for r in tp["results"]}
         peer = by.get("pykeen", {}).get("median_triples_per_s")
-        for variant, label in (("ours-stage2", "variances trained"), ("ours-stage1", "stage 1, variances fixed")):
+        for variant, label in (("ours-stage2", "variances trained"), ("ours-stage1", "stage 1, variances fixed"),
+                               ("ours-stage2-lazy", "variances trained, lazy Adam"),
+                               ("ours-stage1-lazy", "stage 1, lazy Adam")):
             if variant not in by:
                 continue
             ours = by[variant]["median_triples_per_s"]

@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 MODALITIES = ("r", "n", "v")
+NUMERIC_NORMS = ("zscore", "minmax", "quantile")
+OPTIMISERS = ("adam", "lazy_adam", "lazy_common")
 
 
 @dataclass
@@ -39,9 +41,14 @@ class ModelConfig:
     # largest of them. Measured on FB15K*-DB15K R+N (bench/results/tuning/2026-11-24): with False, common
     # H@1 0.001 while the relational space alone had 0.043 (5 epochs).
     unit_modal_means: bool = True
-    numeric_norm: str = "zscore"  # paper: "normalised by attribute name"; z-score or minmax
+    numeric_norm: str = "zscore"  # paper: "normalised by attribute name"; zscore | minmax | quantile (ours)
     rbf_width: float = 0.25  # ours: sigma of the RBF kernels, in normalised units
     cnn_channels: int = 8  # ours: channels of the small numerical CNN
+    # Corrupted (entity, attribute, value) triples per numerical triple (ours; the paper's L_num has none, and
+    # MMEA's code has the option but runs with 0). Each negative puts an entity of the same graph with numbers
+    # in place of the owner and adds softplus(f_num(neg)) to the loss, the logistic loss of OpenEA/MMEA.
+    # Without negatives nothing in L_num keeps two entities' numerical means apart.
+    numeric_negatives: int = 0
     standardise_images: bool = True  # ours: z-score image features per column before M1
     symmetric_ac: bool = False  # L_ac as KL(e1||e2) (paper) or KL(e1||e2)+KL(e2||e1)
     # Stage 2 frees every variance, the common-space ones included (the paper). Freed, L_ac ratchets them up to
@@ -64,8 +71,10 @@ class ModelConfig:
             raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {self.modalities}")
         if not 0 < self.var_min <= self.var_init <= self.var_max:
             raise ValueError("need 0 < var_min <= var_init <= var_max")
-        if self.numeric_norm not in ("zscore", "minmax"):
-            raise ValueError(f"numeric_norm must be 'zscore' or 'minmax', got {self.numeric_norm!r}")
+        if self.numeric_norm not in NUMERIC_NORMS:
+            raise ValueError(f"numeric_norm must be one of {NUMERIC_NORMS}, got {self.numeric_norm!r}")
+        if self.numeric_negatives < 0:
+            raise ValueError(f"numeric_negatives must be >= 0, got {self.numeric_negatives}")
 
 
 @dataclass
@@ -86,6 +95,14 @@ class TrainConfig:
     # gradient, so L_vis pulling a visual variance down and L_csl pushing it up cancel step for step and the
     # variances never reflect how far a modality sits from the common embedding.
     optimiser_per_loss: bool = False
+    # How table rows are updated (gaussea.optim). "adam": torch's dense Adam — every row drifts with its stale
+    # momentum at every step of every loss, which kept the seed pairs' common means ~1.1 apart (L_ac rising,
+    # common train H@1 0.58 on FB15K*-DB15K). "lazy_adam": every table lazy (rows move only in steps that give
+    # them a gradient). "lazy_common" (default): the common-space table lazy, the modal tables dense. Measured
+    # (bench/results/tuning/2026-11-24-s3, bench/results/model/d_y_15k_v1/gaussian-lazy_*.json): D-Y-15K-V1
+    # 20+5 epochs test H@1 adam 24.15 / lazy_adam 19.91 / lazy_common 25.22 %; FB15K*-DB15K relational only,
+    # common test H@1 after 30 stage-1 epochs adam 5.0 / lazy_adam 7.9 / lazy_common 8.9 %.
+    optimiser: str = "lazy_common"
     batch_size: int = 2048  # triples per step of the triple losses (rel, num)
     # Entities per step of L_csl. With one shared Adam every step moves a parameter by about lr whatever the
     # gradient's size, so the number of steps a loss takes per epoch is its weight. Measured on D-Y-15K-V1
@@ -115,6 +132,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.loggers = tuple(self.loggers)
+        if self.optimiser not in OPTIMISERS:
+            raise ValueError(f"optimiser must be one of {OPTIMISERS}, got {self.optimiser!r}")
         if self.stage2_csl_steps not in ("match_rel", "batch"):
             raise ValueError(f"stage2_csl_steps must be 'match_rel' or 'batch', got {self.stage2_csl_steps!r}")
         if self.ac_steps not in ("match_rel", "all_pairs", "one_pass"):

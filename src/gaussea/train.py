@@ -32,6 +32,8 @@ from gaussea.config import TrainConfig
 from gaussea.ioutil import atomic_write_text
 from gaussea.loggers import EpochLogger
 from gaussea.models.base import AlignmentModel
+from gaussea.models.tables import GaussianTable
+from gaussea.optim import LazyAdam
 
 if TYPE_CHECKING:
     from gaussea.distributed.context import DistContext
@@ -87,18 +89,30 @@ class Trainer:
         self.state = TrainState()
         self._best_params: dict | None = None
 
-    def _adam(self) -> torch.optim.Adam:
-        """Adam with parameter groups: variances get ``var_lr_mult`` x lr, the common table ``common_lr_mult`` x."""
+    def _adam(self) -> torch.optim.Optimizer:
+        """Adam with parameter groups: variances get ``var_lr_mult`` x lr, the common table ``common_lr_mult`` x;
+        with ``optimiser="lazy_adam"`` the embedding tables' rows are updated lazily (gaussea.optim)."""
+        tables = {id(p) for m in self.model.modules() if isinstance(m, GaussianTable) for p in m.parameters()}
         named = list(self.model.named_parameters())
+        lazy = self.cfg.optimiser in ("lazy_adam", "lazy_common")
+        common_only = self.cfg.optimiser == "lazy_common"
         lr = self.cfg.lr
         groups = []
         for is_var in (False, True):
             for is_common in (False, True):
-                params = [p for n, p in named if n.endswith(".var") == is_var and n.startswith("common.") == is_common]
-                if params:
-                    mult = (self.cfg.var_lr_mult if is_var else 1.0) * (self.cfg.common_lr_mult if is_common else 1.0)
-                    groups.append({"params": params, "lr": lr * mult})
-        return torch.optim.Adam(groups, lr=self.cfg.lr)
+                for is_table in (False, True):
+                    params = [p for n, p in named if n.endswith(".var") == is_var
+                              and n.startswith("common.") == is_common and (id(p) in tables) == is_table]
+                    if params:
+                        mult = ((self.cfg.var_lr_mult if is_var else 1.0)
+                                * (self.cfg.common_lr_mult if is_common else 1.0))
+                        row_lazy = lazy and is_table and (is_common or not common_only)
+                        groups.append({"params": params, "lr": lr * mult, "lazy": row_lazy})
+        if lazy:
+            return LazyAdam(groups, lr=lr)
+        for group in groups:
+            del group["lazy"]
+        return torch.optim.Adam(groups, lr=lr)
 
     # --- epochs ---------------------------------------------------------------------------------
     @property

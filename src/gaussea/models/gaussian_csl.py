@@ -71,6 +71,9 @@ class GaussianCommonSpace(AlignmentModel):
                 inputs.num_attributes, d, channels=config.cnn_channels, rbf_width=config.rbf_width,
                 how=config.numeric_norm, attribute=inputs.num_attribute, value=inputs.num_value,
                 init_std=config.init_std)
+            owners = torch.unique(inputs.num_entity)  # sorted: left-graph owners first
+            self.register_buffer("numeric_owners", owners, persistent=False)
+            self.numeric_owner_left = int((owners < inputs.num_left).sum())
         self.register_buffer("has_image", inputs.has_images(), persistent=False)
         self.register_buffer("has_number", inputs.has_numbers(), persistent=False)
         self.set_stage(1)
@@ -192,7 +195,24 @@ class GaussianCommonSpace(AlignmentModel):
         uniq, inverse = torch.unique(keys, dim=0, return_inverse=True)
         mu_n = self.numeric_encoder(uniq[:, 0].long(), uniq[:, 1].float())[inverse]
         m, s = self._modal_entity(self.num_ent, ent)
-        return F.softplus(kl(m, s, mu_n, torch.tensor(self.cfg.numeric_var))).mean()
+        var_n = torch.tensor(self.cfg.numeric_var)
+        loss = F.softplus(kl(m, s, mu_n, var_n)).mean()
+        k = self.cfg.numeric_negatives
+        if k:
+            owners = self._random_numeric_owner(ent.repeat_interleave(k), generator)
+            m_neg, s_neg = self._modal_entity(self.num_ent, owners)
+            loss = loss + F.softplus(-kl(m_neg, s_neg, mu_n.repeat_interleave(k, 0), var_n)).mean()
+        return loss
+
+    def _random_numeric_owner(self, entities: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """For each entity, a uniformly drawn entity *with numbers* of the same graph (unfiltered: a drawn
+        owner may hold the same (attribute, value) by chance, rare enough to ignore)."""
+        right = self.inputs.side_of_entity[entities].bool()
+        n_left = self.numeric_owner_left
+        size = torch.where(right, len(self.numeric_owners) - n_left, n_left).clamp_min(1)
+        start = torch.where(right, n_left, 0)
+        u = torch.rand(entities.shape, generator=generator)
+        return self.numeric_owners[start + (u * size).long().clamp_max(size - 1)]
 
     def _loss_csl(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         m, s = self.common.lookup(idx)
