@@ -96,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = RunConfig.from_dict(cfg_dict)
         t0 = time.perf_counter()
         started = provenance([sys.executable, *sys.argv])  # the revision whose code runs
-        result = run(cfg, Path(args.runs_root) / args.experiment / name, overwrite=True)
+        # the tag is part of the run directory: two tagged runs of one variant may run side by side
+        run_name = name + (f"-{args.tag}" if args.tag else "")
+        result = run(cfg, Path(args.runs_root) / args.experiment / run_name, overwrite=True)
         record = {
             "experiment": args.experiment,
             "variant": name + (f"-{args.tag}" if args.tag else ""),

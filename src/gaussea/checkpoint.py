@@ -46,6 +46,12 @@ def _listed_sums(side: Path) -> list[str]:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
+    """The verified checkpoint at ``path``, every tensor on the CPU whatever device wrote it.
+
+    CPU on purpose: a run trained on CUDA can be resumed, re-evaluated or inspected on a machine without a GPU,
+    and the trainer copies the state into its model (``load_state_dict`` copies across devices) and optimisers
+    (which move each state tensor to its parameter's device).
+    """
     path = Path(path)
     side = path.with_name(path.name + ".sha256")
     if not path.exists():

@@ -138,9 +138,16 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from gaussea.distributed.context import init_from_env
     from gaussea.runner import run
+    from gaussea.train import resolve_device
 
     cfg = build_run_config(args)
-    distributed = init_from_env(cfg.train.device)  # a process group under torchrun with > 1 process, else None
+    device = cfg.train.device
+    saved = Path(args.out) / "config.json"
+    if args.resume and saved.exists():  # a resumed run keeps its saved configuration; run() checks its device
+        device = json.loads(saved.read_text(encoding="utf-8")).get("train", {}).get("device", device)
+    else:
+        resolve_device(device)  # before a process group is set up for it: one clear error, exit 2
+    distributed = init_from_env(device)  # a process group under torchrun with > 1 process, else None
     main = distributed is None or distributed.is_main
     try:
         if args.print_config and main:

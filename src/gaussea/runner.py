@@ -13,6 +13,9 @@ The run directory is the unit of reproducibility. It holds:
 
 Every file is written atomically; every path is a fixed name inside the run directory. Under torchrun
 (``distributed``) every rank trains and evaluates its shard, and only rank 0 writes.
+
+Training runs on ``train.device`` (checked before anything is written); embeddings are brought to the CPU for
+evaluation and for the files, so a CUDA-trained model is scored by the same code as a CPU-trained one.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from gaussea.models import build_model
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.provenance import peak_rss_mib, provenance
-from gaussea.train import CHECKPOINT_NAME, Trainer
+from gaussea.train import CHECKPOINT_NAME, DEVICE_SETTING, Trainer, resolve_device
 
 if TYPE_CHECKING:
     from gaussea.distributed.context import DistContext
@@ -94,7 +97,7 @@ def evaluate_model(model: AlignmentModel, links: np.ndarray, cfg: RunConfig,
 
     ``evaluate`` is :func:`~gaussea.evaluate.evaluate_alignment` or its sharded twin (same arguments, same result).
     """
-    left, right = model.entity_embeddings()
+    left, right = _on_cpu(model.entity_embeddings())
     out = {}
     for mode in cfg.eval.modes:
         out[mode] = evaluate(left, right, links, mode=mode, similarity=cfg.eval.similarity,
@@ -109,11 +112,18 @@ def per_space_metrics(model: AlignmentModel, links: np.ndarray, cfg: RunConfig, 
     Reported next to the main figures, never used to choose anything.
     """
     out = {}
-    for space, (left, right) in model.space_embeddings().items():
+    for space, pair in model.space_embeddings().items():
+        left, right = _on_cpu(pair)
         m = evaluate(left, right, links, mode="test", similarity="cosine", csls_k=cfg.eval.csls_k,
                      ks=cfg.eval.ks, chunk_size=cfg.eval.chunk_size)
         out[space] = {k: m[k] for k in ("hits@1", "hits@10", "mrr")}
     return out
+
+
+def _on_cpu(pair: tuple[Embeddings, Embeddings]) -> tuple[Embeddings, Embeddings]:
+    """A model's left / right embeddings, detached on the CPU (models return them on their training device)."""
+    left, right = pair
+    return left.cpu(), right.cpu()
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -123,7 +133,7 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
 
 
 def write_embeddings(run_dir: Path, model: AlignmentModel, pair: KGPair) -> None:
-    left, right = model.entity_embeddings()
+    left, right = _on_cpu(model.entity_embeddings())
     arrays: dict[str, np.ndarray] = {
         "left_names": np.array(pair.left.entities.names, dtype=str),
         "right_names": np.array(pair.right.entities.names, dtype=str),
@@ -184,6 +194,18 @@ def prepare_run_dir(run_dir: Path, cfg: RunConfig, resume: bool, overwrite: bool
     return cfg
 
 
+def run_device(device: str, distributed: DistContext | None = None) -> torch.device:
+    """Where this process trains: ``train.device`` checked (``ValueError`` naming it), or under torchrun the
+    rank's own device (``cuda:LOCAL_RANK`` for a CUDA run, whatever index ``train.device`` names)."""
+    resolved = resolve_device(device)
+    if distributed is None:
+        return resolved
+    if resolved.type != distributed.device.type:
+        raise ValueError(f"{DEVICE_SETTING}={device!r} but the process group was set up for "
+                         f"{distributed.device.type} (start it with the same device)")
+    return distributed.device
+
+
 def _on_main(distributed: DistContext | None, fn: Callable[[], T]) -> T:
     """``fn()`` here, or (distributed) on rank 0 only with its result or error handed to every rank."""
     return fn() if distributed is None else distributed.main_only(fn)
@@ -200,7 +222,16 @@ def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, r
     run_dir = Path(run_dir).resolve()
     t_start = time.perf_counter()
     started = provenance()  # taken at the start: the code that runs is the code of this revision
+    if not resume:
+        run_device(cfg.train.device, distributed)  # a bad device fails here, before the run directory is made
     cfg = _on_main(distributed, partial(prepare_run_dir, run_dir, cfg, resume, overwrite))
+    try:
+        device = run_device(cfg.train.device, distributed)
+    except ValueError as exc:
+        if not resume:
+            raise
+        raise ValueError(f"{run_dir / 'config.json'}: {exc} (a resumed run keeps its saved configuration: edit "
+                         f"{DEVICE_SETTING} there to continue on another device)") from None
     main = distributed is None or distributed.is_main
     evaluate: Callable[..., dict] = evaluate_alignment
     if distributed is not None:
@@ -215,18 +246,19 @@ def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, r
         atomic_write_json(run_dir / "dataset.json", {"stats": pair.stats(), "meta": _jsonable_meta(pair.meta)})
     inputs = AlignmentInputs.build(pair, split)
     generator = torch.Generator().manual_seed(cfg.train.seed)
-    model = build_model(cfg.model_name, inputs, cfg.model, generator)
+    model = build_model(cfg.model_name, inputs, cfg.model, generator, device=device)
 
     validate = None
     if len(split.valid) and cfg.train.eval_every:
         def validate() -> float:
-            left, right = model.entity_embeddings()
+            left, right = _on_cpu(model.entity_embeddings())
             m = evaluate(left, right, split.valid, mode="test", similarity=cfg.eval.similarity,
                          csls_k=cfg.eval.csls_k, ks=cfg.eval.ks, chunk_size=cfg.eval.chunk_size)
             return m["mrr"]
 
     loggers = LoggerGroup(build_loggers(cfg.train.loggers, run_dir, cfg.to_dict()) if main else [])
-    trainer = Trainer(model, cfg.train, run_dir, validate=validate, callbacks=[loggers], distributed=distributed)
+    trainer = Trainer(model, cfg.train, run_dir, validate=validate, callbacks=[loggers], distributed=distributed,
+                      device=device)
     t_train = time.perf_counter()
     try:
         state = trainer.fit(resume=resume)
@@ -278,7 +310,11 @@ def _jsonable_meta(meta: dict) -> dict:
 
 
 def load_run_model(run_dir: Path) -> tuple[RunConfig, KGPair, Split, AlignmentModel]:
-    """Rebuild a trained model from its run directory (config + data + split + checkpoint)."""
+    """Rebuild a trained model from its run directory (config + data + split + checkpoint), on the CPU.
+
+    On the CPU whatever ``train.device`` was: everything that reads a finished run (evaluate, align, explain,
+    report) works on CPU tensors, and a run trained on a GPU can then be inspected on a machine without one.
+    """
     from gaussea.checkpoint import load_checkpoint
 
     run_dir = Path(run_dir)

@@ -9,6 +9,11 @@ where the last checkpoint left off and reaches the same final parameters as an u
 
 Early stopping looks only at the validation slice (carved out of non-train links, never test links).
 
+Devices (``train.device``: ``cpu``, ``cuda`` or ``cuda:N``): the trainer moves the model there and hands every
+loss its batch indices there; the batch order and all random draws come from CPU generators, so they, and the
+generator states in a checkpoint, are the same on every device. Checkpoints load onto the CPU and are copied into
+the model and optimisers, which put each tensor on its parameter's device.
+
 With a ``distributed`` context (torchrun, see :mod:`gaussea.distributed`) every rank draws the same batches from
 the shared generator and takes its shard of each; negatives come from a per-rank generator, losses run through
 DistributedDataParallel, and only rank 0 writes the log and checkpoints.
@@ -40,6 +45,33 @@ if TYPE_CHECKING:
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "train_log.jsonl"
+DEVICE_SETTING = "train.device"
+
+
+def resolve_device(name: str | torch.device, setting: str = DEVICE_SETTING) -> torch.device:
+    """The device ``name`` names, checked before any work starts (``ValueError`` naming ``setting`` if unusable).
+
+    Why up front: a misspelt device or ``cuda`` on a machine without CUDA would otherwise surface as a stack trace
+    from inside the first loss, after the data is loaded. ``cuda`` resolves to the current CUDA device with its
+    index, so that device comparisons (and DDP's ``device_ids``) see one spelling.
+    """
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{setting}={name!r} is not a device; use cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"{setting}={name!r}: gaussea trains on cpu or cuda (cuda:N), not {device.type}")
+    if device.type == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise ValueError(f"{setting}={name!r} but CUDA is not available here (torch {torch.__version__}, {build}); "
+                         f"use {setting}=cpu (--device cpu)")
+    count = torch.cuda.device_count()
+    index = torch.cuda.current_device() if device.index is None else device.index
+    if index >= count:
+        raise ValueError(f"{setting}={name!r} but only {count} CUDA device(s) are visible (cuda:0..cuda:{count - 1})")
+    return torch.device("cuda", index)
 
 
 @dataclass
@@ -63,8 +95,13 @@ class Trainer:
         validate: Callable[[], float] | None = None,
         callbacks: Sequence[EpochLogger] = (),
         distributed: DistContext | None = None,
+        device: torch.device | str | None = None,
     ) -> None:
-        self.model = model
+        """``device`` defaults to ``config.device`` (under ``distributed``, the context's device, one per rank)."""
+        if device is None:
+            device = distributed.device if distributed is not None else config.device
+        self.device = resolve_device(device)
+        self.model = model.to(self.device)  # before the optimisers and DDP see the parameters
         self.cfg = config
         self.run_dir = Path(run_dir) if run_dir else None
         self.validate = validate
@@ -134,6 +171,7 @@ class Trainer:
             opt = self.optimisers[name]
             total, steps = 0.0, 0
             for idx in self.batches(name):
+                idx = idx.to(self.device)  # drawn on the CPU generator; the loss indexes device tensors
                 opt.zero_grad(set_to_none=True)
                 loss = self._loss(name, idx, self.sample_generator)
                 loss.backward()

@@ -3,7 +3,11 @@
 Everything distributed goes through one :class:`DistContext` passed explicitly (never a module global), so the
 single-process code paths stay exactly as they were when it is None. torchrun starts the processes and sets
 ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` / ``MASTER_ADDR`` / ``MASTER_PORT``; :func:`init_from_env` turns
-that into a process group: gloo on CPU, NCCL when training asks for a CUDA device and NCCL exists.
+that into a process group: gloo on CPU, NCCL when training asks for a CUDA device and NCCL exists. A CUDA run
+puts rank ``r`` of a node on ``cuda:LOCAL_RANK`` (one GPU per process, as torchrun intends).
+
+NCCL moves CUDA tensors only, while evaluation runs on CPU tensors (see :mod:`gaussea.runner`): the tensor
+collectives below take a CPU tensor through the context's device and back, so callers need not care.
 """
 
 from __future__ import annotations
@@ -80,15 +84,22 @@ class DistContext:
         dist.all_gather_object(out, obj)
         return out
 
+    def _wire(self, tensor: torch.Tensor) -> torch.Tensor:
+        """``tensor`` where the backend can send it: NCCL needs it on this rank's GPU, gloo takes it as it is."""
+        return tensor.to(self.device) if self.backend == "nccl" else tensor
+
     def all_gather(self, tensor: torch.Tensor) -> list[torch.Tensor]:
-        """Every rank's ``tensor`` (same shape on every rank), in rank order."""
-        tensor = tensor.contiguous()
-        out = [torch.empty_like(tensor) for _ in range(self.world_size)]
-        dist.all_gather(out, tensor)
-        return out
+        """Every rank's ``tensor`` (same shape on every rank), in rank order, on ``tensor``'s device."""
+        sent = self._wire(tensor.contiguous())
+        out = [torch.empty_like(sent) for _ in range(self.world_size)]
+        dist.all_gather(out, sent)
+        return [t.to(tensor.device) for t in out]
 
     def all_reduce_sum_(self, tensor: torch.Tensor) -> torch.Tensor:
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        sent = self._wire(tensor)
+        dist.all_reduce(sent, op=dist.ReduceOp.SUM)
+        if sent is not tensor:
+            tensor.copy_(sent)
         return tensor
 
     def mean_of(self, values: dict[str, float]) -> dict[str, float]:
@@ -150,7 +161,11 @@ def init_from_env(device: str = "cpu") -> DistContext | None:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     backend = backend_for(device)
     dev = torch.device("cpu")
-    if backend == "nccl":
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        if local_rank >= count:
+            raise ValueError(f"train.device={device!r}: LOCAL_RANK {local_rank} but only {count} CUDA device(s) "
+                             "are visible; start torchrun with at most that many processes per node")
         dev = torch.device("cuda", local_rank)
         torch.cuda.set_device(dev)
     if not dist.is_initialized():

@@ -46,7 +46,11 @@ def _entry(rank: int, fn: Callable[..., Any], args: tuple, world_size: int, port
     timeout = timedelta(seconds=timeout_s)
     store = dist.TCPStore(HOST, port, is_master=False, timeout=timeout)
     dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=timeout)
-    context = DistContext(rank, world_size, rank, backend)
+    device = torch.device("cpu")
+    if backend == "nccl":  # one GPU per rank, as torchrun's processes get one each (init_from_env)
+        device = torch.device("cuda", rank)
+        torch.cuda.set_device(device)
+    context = DistContext(rank, world_size, rank, backend, device)
     try:
         result = fn(context, *args)
         (Path(out_dir) / f"rank{rank}.pkl").write_bytes(pickle.dumps(result))

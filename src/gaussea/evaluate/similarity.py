@@ -81,6 +81,11 @@ class Embeddings:
     def device(self) -> torch.device:
         return self.mean.device
 
+    def cpu(self) -> Embeddings:
+        """Detached CPU tensors (the same ones when already there): what the runner evaluates and saves, so metrics
+        of a CUDA-trained model come from the same CPU kernels as a CPU-trained one's."""
+        return Embeddings(self.mean.detach().cpu(), None if self.var is None else self.var.detach().cpu())
+
     def subset(self, index: torch.Tensor) -> Embeddings:
         """The embeddings of the entities ``index`` (in that order)."""
         index = index.to(self.device)

@@ -44,7 +44,7 @@ class QuantileTable(nn.Module):
         self.register_buffer("offsets", torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)]))
 
     def forward(self, attribute: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-        out = torch.full(value.shape, 0.5, dtype=torch.float32)
+        out = torch.full(value.shape, 0.5, dtype=torch.float32, device=value.device)
         v = value.double()
         for a in torch.unique(attribute).tolist():
             lo, hi = int(self.offsets[a]), int(self.offsets[a + 1])

@@ -8,6 +8,7 @@ uses the sum, so the sum it is (DESIGN.md §1).
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from gaussea.gaussian import kl
 from gaussea.models.inputs import triple_keys
@@ -34,34 +35,42 @@ def margin_ranking(pos: torch.Tensor, neg: torch.Tensor, margin: float, mask: to
 
 def random_same_graph(entities: torch.Tensor, side_of_entity: torch.Tensor, num_left: int,
                       generator: torch.Generator) -> torch.Tensor:
-    """A uniformly drawn entity of the same graph as each of ``entities`` (unfiltered)."""
+    """A uniformly drawn entity of the same graph as each of ``entities`` (unfiltered).
+
+    ``generator`` is a CPU generator whatever the device of ``entities``: the uniforms are drawn there and moved,
+    so the draws (and a resumed run's stream) are the same on every device.
+    """
     side = side_of_entity[entities]
     num_entities = int(side_of_entity.shape[0])
     size = torch.where(side == 0, num_left, num_entities - num_left)
     start = torch.where(side == 0, 0, num_left)
-    u = torch.rand(entities.shape, generator=generator)
+    u = torch.rand(entities.shape, generator=generator).to(entities.device)
     return start + (u * size).long().clamp_max(size - 1)
 
 
-class NegativeSampler:
+class NegativeSampler(nn.Module):
     """Corrupts head or tail with a uniformly drawn entity of the *same graph*, filtering known positives.
 
     Known positives are the training triples after the exchange strategy (the paper's ``D+``). Filtering is a
     binary search in the sorted keys of ``D+``, so a batch costs ``O(b k log |D+|)`` and no Python loops.
+    A module only so that ``model.to(device)`` moves its tables (non-persistent buffers: not in checkpoints);
+    random draws come from the CPU generator passed to :meth:`sample` (see :func:`random_same_graph`).
     """
 
     def __init__(self, positives: torch.Tensor, side_of_entity: torch.Tensor, num_left: int,
                  num_relations: int) -> None:
+        super().__init__()
         self.num_entities = int(side_of_entity.shape[0])
         self.num_left = num_left
         self.num_relations = num_relations
-        self.side_of_entity = side_of_entity
-        self.sorted_keys = torch.sort(triple_keys(positives, self.num_entities, num_relations)).values
+        self.register_buffer("side_of_entity", side_of_entity, persistent=False)
+        self.register_buffer("sorted_keys", torch.sort(triple_keys(positives, self.num_entities,
+                                                                   num_relations)).values, persistent=False)
 
     def sample(self, batch: torch.Tensor, k: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Return negatives ``(b, k, 3)`` and a float mask ``(b, k)`` that is 0 for filtered ones."""
         neg = batch.unsqueeze(1).expand(-1, k, -1).clone()
-        corrupt_head = torch.rand(neg.shape[:2], generator=generator) < 0.5
+        corrupt_head = torch.rand(neg.shape[:2], generator=generator).to(batch.device) < 0.5
         col = torch.where(corrupt_head, 0, 2)
         old = torch.gather(neg, 2, col.unsqueeze(-1)).squeeze(-1)
         new = random_same_graph(old, self.side_of_entity, self.num_left, generator)

@@ -35,9 +35,16 @@ def model_builders() -> dict[str, ModelBuilder]:
     }
 
 
-def build_model(name: str, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator
-                ) -> AlignmentModel:
+def build_model(name: str, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator,
+                device: torch.device | str | None = None) -> AlignmentModel:
+    """Model ``name`` built on the CPU, then moved (parameters, buffers and inputs) to ``device`` if given.
+
+    Building on the CPU whatever the device keeps a model's starting point a function of the seed alone: the
+    initialisation draws from the CPU ``generator`` and every table derived from the inputs (exchanged
+    triples, sorted filter keys, paths) is computed by the same CPU code.
+    """
     builders = model_builders()
     if name not in builders:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(builders)}")
-    return builders[name](inputs, config, generator)
+    model = builders[name](inputs.to("cpu"), config, generator)
+    return model if device is None else model.to(device)

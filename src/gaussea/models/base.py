@@ -5,23 +5,44 @@ alternating scheme, which the paper follows). For loss ``name`` the trainer draw
 indices in ``range(num_items(name))`` and calls ``loss(name, idx, generator)``; after each optimiser step it
 calls ``after_step(name)`` for projections and clamps. Models with several stages (ours: means first, then
 variances) switch behaviour in ``set_stage``.
+
+Devices: a model is built on the CPU (its random initialisation draws from the CPU generator, so it starts from
+the same numbers whatever device trains it) and then moved with ``model.to(device)``. Everything a loss indexes
+lives in a parameter, a buffer, a submodule or ``self.inputs``, and ``to`` moves all four (``_apply`` below);
+the trainer hands ``loss`` indices on the model's device. Random draws stay on the CPU generator the trainer
+passes in and are moved to the device after drawing, so they do not depend on the device either.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 from gaussea.evaluate import Embeddings
+from gaussea.models.inputs import AlignmentInputs
 
 
 class AlignmentModel(nn.Module, ABC):
     """Base class of every alignment model trained by :class:`gaussea.train.Trainer`."""
 
     num_stages: int = 1
+
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> AlignmentModel:
+        """``nn.Module._apply`` (behind ``to`` / ``cuda`` / ``cpu``), extended to the model's ``inputs``.
+
+        The losses index ``self.inputs`` (image features, numerical triples, seed pairs), which is not a module:
+        without this, ``model.to("cuda")`` would leave them on the CPU and the first loss would mix devices.
+        The inputs are replaced by a converted copy; the caller's :class:`AlignmentInputs` is not touched.
+        """
+        super()._apply(fn, recurse)
+        inputs = self.__dict__.get("inputs")
+        if isinstance(inputs, AlignmentInputs):
+            self.inputs = inputs.apply(fn)
+        return self
 
     @abstractmethod
     def loss_names(self) -> list[str]:

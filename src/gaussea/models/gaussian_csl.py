@@ -146,16 +146,16 @@ class GaussianCommonSpace(AlignmentModel):
 
     def variance_report(self) -> dict[str, np.ndarray]:
         """Mean variance per entity for each space; NaN where the entity lacks that modality."""
-        out = {"common": self.common.var.detach().mean(1).numpy()}
+        out = {"common": self.common.var.detach().mean(1).cpu().numpy()}
         spaces = [("relational", self.use_rel, "rel_ent", None),
                   ("visual", self.use_vis, "vis_ent", self.has_image),
                   ("numerical", self.use_num, "num_ent", self.has_number)]
         for label, used, attr, mask in spaces:
             if not used:
                 continue
-            v = getattr(self, attr).var.detach().mean(1).numpy().copy()
+            v = getattr(self, attr).var.detach().mean(1).cpu().numpy().copy()
             if mask is not None:
-                v[~mask.numpy()] = np.nan
+                v[~mask.cpu().numpy()] = np.nan
             out[label] = v
         return out
 
@@ -185,7 +185,7 @@ class GaussianCommonSpace(AlignmentModel):
         owner = self.inputs.image_owner[idx]
         mu_i = self.image_encoder(self.inputs.image_features[idx])
         m, s = self._modal_entity(self.vis_ent, owner)
-        return F.softplus(kl(m, s, mu_i, torch.tensor(self.cfg.image_var))).mean()
+        return F.softplus(kl(m, s, mu_i, torch.full((), self.cfg.image_var, device=mu_i.device))).mean()
 
     def _loss_num(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         ent = self.inputs.num_entity[idx]
@@ -195,7 +195,7 @@ class GaussianCommonSpace(AlignmentModel):
         uniq, inverse = torch.unique(keys, dim=0, return_inverse=True)
         mu_n = self.numeric_encoder(uniq[:, 0].long(), uniq[:, 1].float())[inverse]
         m, s = self._modal_entity(self.num_ent, ent)
-        var_n = torch.tensor(self.cfg.numeric_var)
+        var_n = torch.full((), self.cfg.numeric_var, device=mu_n.device)  # (a fill: no host-to-GPU copy)
         loss = F.softplus(kl(m, s, mu_n, var_n)).mean()
         k = self.cfg.numeric_negatives
         if k:
@@ -211,12 +211,12 @@ class GaussianCommonSpace(AlignmentModel):
         n_left = self.numeric_owner_left
         size = torch.where(right, len(self.numeric_owners) - n_left, n_left).clamp_min(1)
         start = torch.where(right, n_left, 0)
-        u = torch.rand(entities.shape, generator=generator)
+        u = torch.rand(entities.shape, generator=generator).to(entities.device)  # drawn on the CPU generator
         return self.numeric_owners[start + (u * size).long().clamp_max(size - 1)]
 
     def _loss_csl(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         m, s = self.common.lookup(idx)
-        total = torch.zeros(len(idx))
+        total = torch.zeros(len(idx), device=m.device)
         if self.use_rel:
             total = total + kl(m, s, *self._rel_entity(idx))
         if self.use_vis:

@@ -63,10 +63,10 @@ class IMUSEParams:
 
 def exchange_facts(entity: torch.Tensor, pairs: torch.Tensor, num_entities: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows of ``(entity, ...)`` facts extended by the exchange strategy: ``(swapped entity, source row)``."""
-    rows = torch.arange(len(entity))
+    rows = torch.arange(len(entity), device=entity.device)
     if len(pairs) == 0:
         return entity, rows
-    swap = torch.arange(num_entities)
+    swap = torch.arange(num_entities, device=entity.device)
     swap[pairs[:, 0]] = pairs[:, 1]
     swap[pairs[:, 1]] = pairs[:, 0]
     moved = swap[entity] != entity
@@ -160,7 +160,9 @@ class IMUSE(AlignmentModel):
         ids; each entity appears at most once.
         """
         left, right = split_sides(self.combined(), self.inputs.num_left)
-        left_ids = torch.arange(len(left)) if left_ids is None else torch.as_tensor(left_ids)
-        right_ids = torch.arange(len(right)) if right_ids is None else torch.as_tensor(right_ids)
+        device = left.device
+        left_ids = torch.arange(len(left), device=device) if left_ids is None else left_ids
+        right_ids = torch.arange(len(right), device=device) if right_ids is None else right_ids
+        left_ids, right_ids = torch.as_tensor(left_ids, device=device), torch.as_tensor(right_ids, device=device)
         li, ri, sim = mutual_nearest(left[left_ids], right[right_ids])
         return torch.stack([left_ids[li], right_ids[ri]], 1), sim

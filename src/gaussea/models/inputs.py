@@ -8,7 +8,8 @@ and valid links never reach a model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -35,13 +36,30 @@ class AlignmentInputs:
     def num_entities(self) -> int:
         return self.num_left + self.num_right
 
+    def apply(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> AlignmentInputs:
+        """A copy with ``fn`` applied to every tensor (counts are kept); ``self`` is left as it is.
+
+        Models call it from ``nn.Module._apply`` so that ``model.to(device)`` moves the inputs they index in
+        their losses together with their parameters and buffers (see :class:`~gaussea.models.base.AlignmentModel`).
+        """
+        moved = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, torch.Tensor):
+                moved[f.name] = fn(value)
+        return replace(self, **moved)
+
+    def to(self, device: torch.device | str) -> AlignmentInputs:
+        """A copy on ``device`` (tensors already there are shared, not copied)."""
+        return self.apply(lambda t: t.to(device))
+
     def has_images(self) -> torch.Tensor:
-        mask = torch.zeros(self.num_entities, dtype=torch.bool)
+        mask = torch.zeros(self.num_entities, dtype=torch.bool, device=self.image_owner.device)
         mask[self.image_owner] = True
         return mask
 
     def has_numbers(self) -> torch.Tensor:
-        mask = torch.zeros(self.num_entities, dtype=torch.bool)
+        mask = torch.zeros(self.num_entities, dtype=torch.bool, device=self.num_entity.device)
         mask[self.num_entity] = True
         return mask
 
@@ -92,7 +110,7 @@ def exchange_triples(triples: torch.Tensor, pairs: torch.Tensor, num_entities: i
     """
     if len(pairs) == 0:
         return triples
-    swap = torch.arange(num_entities)
+    swap = torch.arange(num_entities, device=triples.device)
     swap[pairs[:, 0]] = pairs[:, 1]
     swap[pairs[:, 1]] = pairs[:, 0]
     h, r, t = triples.unbind(1)

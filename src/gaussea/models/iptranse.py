@@ -135,28 +135,31 @@ class IPTransE(AlignmentModel):
     # --- relation paths -------------------------------------------------------------------------
     def _init_paths(self, generator: torch.Generator) -> None:
         inputs, p = self.inputs, self.params
-        triples = inputs.triples.numpy()
+        triples = inputs.triples.cpu().numpy()
         seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
         paths = []
         rel_side = torch.full((inputs.num_relations,), -1, dtype=torch.long)
         rel_side[inputs.triples[:, 1]] = inputs.side_of_entity[inputs.triples[:, 0]]
         for side in (0, 1):
-            rows = triples[inputs.side_of_entity.numpy()[triples[:, 0]] == side]
+            rows = triples[inputs.side_of_entity.cpu().numpy()[triples[:, 0]] == side]
             cap = int(p.max_paths_per_triple * len(rows))
             paths.append(two_hop_paths(rows, p.path_min_weight, cap, seed + side))
         path = np.concatenate(paths)
         self.register_buffer("paths", torch.as_tensor(path[:, :3], dtype=torch.long), persistent=False)
         self.register_buffer("path_weight", torch.as_tensor(path[:, 3], dtype=torch.float32), persistent=False)
         self.register_buffer("rel_side", rel_side, persistent=False)
-        self.side_relations = [torch.nonzero(rel_side == s).squeeze(1) for s in (0, 1)]
+        for s in (0, 1):
+            self.register_buffer(f"relations_of_side{s}", torch.nonzero(rel_side == s).squeeze(1), persistent=False)
 
     def _random_relation_like(self, rels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         side = self.rel_side[rels]
         out = torch.empty_like(rels)
-        for s, pool in enumerate(self.side_relations):
+        for s in (0, 1):
+            pool = getattr(self, f"relations_of_side{s}")
             mask = side == s
-            if mask.any():
-                out[mask] = pool[torch.randint(len(pool), (int(mask.sum()),), generator=generator)]
+            if mask.any():  # drawn on the CPU generator, then moved: the same draws on every device
+                draw = torch.randint(len(pool), (int(mask.sum()),), generator=generator).to(pool.device)
+                out[mask] = pool[draw]
         return out
 
     def _loss_path(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -174,7 +177,7 @@ class IPTransE(AlignmentModel):
     def expand_seeds(self) -> int:
         """Replace the soft pairs by the confident mutual nearest neighbours; returns how many were found."""
         with torch.no_grad():
-            emb = self.ent(torch.arange(self.inputs.num_entities))
+            emb = self.ent(torch.arange(self.inputs.num_entities, device=self.canon.device))
             li, ri, sim = mutual_nearest(emb[self.candidates_left], emb[self.candidates_right],
                                          threshold=self.params.threshold)
             self.soft_partner.fill_(-1)
@@ -186,7 +189,7 @@ class IPTransE(AlignmentModel):
 
     def soft_ranking(self) -> TripleRanking | None:
         """The weighted swapped triples of the current soft pairs (rebuilt when the pairs change)."""
-        key = self.soft_partner.numpy().tobytes()
+        key = self.soft_partner.cpu().numpy().tobytes()
         if key != self._soft_key:
             self._soft_key, self._soft = key, self._build_soft()
         return self._soft
@@ -196,8 +199,8 @@ class IPTransE(AlignmentModel):
         if len(left) == 0:
             return None
         n = self.inputs.num_entities
-        swap = torch.arange(n)
-        weight_of = torch.zeros(n)
+        swap = torch.arange(n, device=left.device)
+        weight_of = torch.zeros(n, device=left.device)
         right = self.soft_partner[left]
         swap[left], swap[right] = right, left
         weight_of[left] = weight_of[right] = self.soft_weight[left]
@@ -218,7 +221,8 @@ class IPTransE(AlignmentModel):
             found = self.expand_seeds()
         else:
             found = int((self.soft_partner >= 0).sum())
-        return torch.tensor(float(found), requires_grad=True)  # logged as the number of soft pairs
+        # logged as the number of soft pairs
+        return torch.tensor(float(found), device=self.soft_weight.device, requires_grad=True)
 
     # --- the trainer protocol -------------------------------------------------------------------
     def ent(self, idx: torch.Tensor) -> torch.Tensor:
@@ -251,7 +255,7 @@ class IPTransE(AlignmentModel):
         return soft.loss(idx, generator, self.ent, self.rel)
 
     def entity_embeddings(self) -> tuple[Embeddings, Embeddings]:
-        emb = self.ent(torch.arange(self.inputs.num_entities)).detach()
+        emb = self.ent(torch.arange(self.inputs.num_entities, device=self.canon.device)).detach()
         left, right = split_sides(emb, self.inputs.num_left)
         return Embeddings(left), Embeddings(right)
 

@@ -26,14 +26,15 @@ def mutual_nearest(left: torch.Tensor, right: torch.Tensor, threshold: float | N
     similarity ``>= threshold`` when one is given. Ties go to the lowest index (``torch.max``'s choice).
     """
     n, m = left.shape[0], right.shape[0]
-    empty = torch.empty(0, dtype=torch.long)
+    device = left.device
+    empty = torch.empty(0, dtype=torch.long, device=device)
     if n == 0 or m == 0:
-        return empty, empty, torch.empty(0)
+        return empty, empty, torch.empty(0, device=device)
     a, b = unit(left.detach().float()), unit(right.detach().float())
-    row_val = torch.empty(n)
-    row_arg = torch.empty(n, dtype=torch.long)
-    col_val = torch.full((m,), -math.inf)
-    col_arg = torch.zeros(m, dtype=torch.long)
+    row_val = torch.empty(n, device=device)
+    row_arg = torch.empty(n, dtype=torch.long, device=device)
+    col_val = torch.full((m,), -math.inf, device=device)
+    col_arg = torch.zeros(m, dtype=torch.long, device=device)
     for start in range(0, n, chunk_rows):
         block = a[start:start + chunk_rows] @ b.T
         row_val[start:start + len(block)], row_arg[start:start + len(block)] = block.max(dim=1)
@@ -41,7 +42,7 @@ def mutual_nearest(left: torch.Tensor, right: torch.Tensor, threshold: float | N
         better = val > col_val
         col_val = torch.where(better, val, col_val)
         col_arg = torch.where(better, arg + start, col_arg)
-    rows = torch.arange(n)
+    rows = torch.arange(n, device=device)
     mutual = col_arg[row_arg] == rows
     if threshold is not None:
         mutual &= row_val >= threshold

@@ -52,7 +52,9 @@ class GaussianTable(nn.Module):
         if self.var is None:
             return self.mean[idx], None
         if not self.var_trained:
-            return self.mean[idx], torch.tensor(self.var_init)
+            # torch.full, not torch.tensor: on CUDA a fill kernel, where torch.tensor would copy from the host and
+            # wait for the GPU at every lookup
+            return self.mean[idx], torch.full((), self.var_init, device=self.mean.device)
         return self.mean[idx], self.var[idx]
 
     def clamp_(self) -> None:

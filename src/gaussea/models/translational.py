@@ -55,20 +55,22 @@ def transe_distance(head: torch.Tensor, rel: torch.Tensor, tail: torch.Tensor, n
     return distance(head + rel - tail, norm)
 
 
-class TripleRanking:
+class TripleRanking(nn.Module):
     """TransE margin ranking of positive triples against filtered same-graph corruptions.
 
     ``known`` (default: ``positives``) are the triples a corruption must not reproduce. Optional per-triple
-    ``weights`` make the hinge a weighted mean, as IPTransE's soft alignment needs.
+    ``weights`` make the hinge a weighted mean, as IPTransE's soft alignment needs. A module (no parameters,
+    non-persistent buffers) so that ``model.to(device)`` moves the triples with the model.
     """
 
     def __init__(self, positives: torch.Tensor, inputs: AlignmentInputs, *, negatives: int, margin: float,
                  norm: int = 2, known: torch.Tensor | None = None, weights: torch.Tensor | None = None) -> None:
-        self.positives = positives
+        super().__init__()
+        self.register_buffer("positives", positives, persistent=False)
         self.negatives = negatives
         self.margin = margin
         self.norm = norm
-        self.weights = weights
+        self.register_buffer("weights", weights, persistent=False)
         self.sampler = NegativeSampler(positives if known is None else known, inputs.side_of_entity,
                                        inputs.num_left, inputs.num_relations)
 
@@ -94,16 +96,19 @@ class TripleRanking:
         return margin_ranking(f_pos, f_neg, self.margin, mask)
 
 
-class PairRanking:
+class PairRanking(nn.Module):
     """Seed pairs ranked above corrupted pairs: one side replaced by an entity of its own graph, filtered.
 
     A pair ``(e1, e2)`` is handled as the pseudo-triple ``(e1, 0, e2)`` so that :class:`NegativeSampler`
     does the corruption (head or tail, half each) and drops corruptions that are themselves seed pairs.
+    A module for the same reason as :class:`TripleRanking`.
     """
 
     def __init__(self, pairs: torch.Tensor, inputs: AlignmentInputs, *, negatives: int, margin: float) -> None:
-        zeros = torch.zeros(len(pairs), dtype=torch.long)
-        self.pseudo = torch.stack([pairs[:, 0], zeros, pairs[:, 1]], 1) if len(pairs) else pairs.new_zeros((0, 3))
+        super().__init__()
+        zeros = torch.zeros(len(pairs), dtype=torch.long, device=pairs.device)
+        pseudo = torch.stack([pairs[:, 0], zeros, pairs[:, 1]], 1) if len(pairs) else pairs.new_zeros((0, 3))
+        self.register_buffer("pseudo", pseudo, persistent=False)
         self.negatives = negatives
         self.margin = margin
         self.sampler = NegativeSampler(self.pseudo, inputs.side_of_entity, inputs.num_left, 1)
