@@ -132,7 +132,9 @@ def _tiny_config() -> RunConfig:
     cfg.data.options = dict(EASY)
     cfg.data.valid_ratio = 0.1
     cfg.model.dim = 32
-    cfg.train.stage1_epochs, cfg.train.stage2_epochs = 6, 3  # stage 2 frees the variances: DDP is rebuilt
+    # stage 2 frees the variances: DDP is rebuilt. 14 stage-1 epochs: with the lazy common-table Adam (the default)
+    # 6 left test-mode MRR at 0.049, under twice random (0.056); 14 gives 0.070 / 0.087 (seeds 0 / 1).
+    cfg.train.stage1_epochs, cfg.train.stage2_epochs = 14, 3
     cfg.train.eval_every = 3
     cfg.train.threads = 1
     cfg.train.progress = False
@@ -188,9 +190,9 @@ def test_torchrun_writes_one_complete_run_directory(torchrun_dir: Path):
     assert metrics["distributed"]["world_size"] == WORLD and metrics["distributed"]["backend"] == "gloo"
     assert len(metrics["distributed"]["peak_rss_mib_per_rank"]) == WORLD
     log = [json.loads(x) for x in (torchrun_dir / "train_log.jsonl").read_text().splitlines()]
-    assert [r["stage"] for r in log] == [1] * 6 + [2] * 3
+    assert [r["stage"] for r in log] == [1] * 14 + [2] * 3
     assert all(np.isfinite(v) for r in log for v in r["loss"].values())
-    assert [r["epoch"] for r in log if "valid_mrr" in r] == [3, 6, 9]
+    assert [r["epoch"] for r in log if "valid_mrr" in r] == [3, 6, 9, 12, 15]
 
 
 def test_ranks_stay_identical_deterministic_and_close_to_one_process(torchrun_dir: Path, tmp_path: Path):
