@@ -54,8 +54,16 @@ def test_stage_two_gives_csl_as_many_steps_as_rel() -> None:
     assert len(trainer_batch.batches("csl")) == -(-model.num_items("csl") // 100)
 
 
-def test_modal_means_are_read_on_the_unit_sphere() -> None:
-    model = _trainer().model
-    for label in ("relational", "visual", "numerical"):
-        left, right = model.space_embeddings()[label]
-        torch.testing.assert_close(left.mean.norm(dim=1), torch.ones(len(left.mean)))
+def test_modal_means_on_the_unit_sphere_only_when_asked() -> None:
+    """Relational means are always read on the unit sphere; visual/numerical ones only with unit_modal_means."""
+    cfg = RunConfig()
+    cfg.data.options = {"num_entities": 300, "num_types": 4}
+    pair = load_pair(cfg)
+    inputs = AlignmentInputs.build(pair, choose_split(cfg, pair))
+    for unit in (False, True):
+        cfg.model.unit_modal_means = unit
+        model = build_model("gaussian", inputs, cfg.model, torch.Generator().manual_seed(0))
+        for label in ("relational", "visual", "numerical"):
+            left, _ = model.space_embeddings()[label]
+            on_sphere = torch.allclose(left.mean.norm(dim=1), torch.ones(len(left.mean)))
+            assert on_sphere == (unit or label == "relational"), (unit, label)

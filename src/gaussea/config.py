@@ -35,12 +35,15 @@ class ModelConfig:
     # ball projection. unit_means=False falls back to projecting onto the ball of radius max_norm.
     unit_means: bool = True
     max_norm: float | None = 1.0
-    # Visual and numerical entity means read through an L2 normalisation too (ours). The encoders end in tanh,
-    # so unconstrained their means reach norms of several units against the relational unit sphere, and the
-    # common mean (a compromise between the modalities) takes its direction — what cosine ranks — from the
-    # largest of them. Measured on FB15K*-DB15K R+N (bench/results/tuning/2026-11-24): with False, common
-    # H@1 0.001 while the relational space alone had 0.043 (5 epochs).
-    unit_modal_means: bool = True
+    # Visual and numerical entity means as free vectors (the paper: they follow tanh encodings, coordinates up to
+    # 1). True reads them through an L2 normalisation like the relational ones. True was the default while the
+    # numerical encoder was dead (ReLU) and the common table used dense Adam: then unconstrained modal means set
+    # the common mean's direction (FB15K*-DB15K R+N common H@1 0.001 at 5 epochs, bench/results/tuning/2026-11-24).
+    # With tanh convolutions and the lazy common-table Adam, False is better everywhere measured (2026-11-24,
+    # session 3): FB15K*-DB15K R+N 30+10 epochs test H@1 8.91 % vs 5.21 % (numerical space 6.1 % vs 4.4 %,
+    # bench/results/model/fbdb-rn/gaussian-b5000-30-10*.json); synthetic default 6.68 % vs 4.88 %
+    # (bench/results/model/synthetic-variance/gaussian-two-stage-{modal-tanh-scale,s3}.json).
+    unit_modal_means: bool = False
     numeric_norm: str = "zscore"  # paper: "normalised by attribute name"; zscore | minmax | quantile (ours)
     rbf_width: float = 0.25  # ours: sigma of the RBF kernels, in normalised units
     cnn_channels: int = 8  # ours: channels of the small numerical CNN
