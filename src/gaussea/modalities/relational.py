@@ -40,11 +40,19 @@ def random_same_graph(entities: torch.Tensor, side_of_entity: torch.Tensor, num_
     ``generator`` is a CPU generator whatever the device of ``entities``: the uniforms are drawn there and moved,
     so the draws (and a resumed run's stream) are the same on every device.
     """
-    side = side_of_entity[entities]
-    num_entities = int(side_of_entity.shape[0])
-    size = torch.where(side == 0, num_left, num_entities - num_left)
-    start = torch.where(side == 0, 0, num_left)
-    u = torch.rand(entities.shape, generator=generator).to(entities.device)
+    return uniform_in_side_block(side_of_entity[entities] != 0, num_left, int(side_of_entity.shape[0]), generator)
+
+
+def uniform_in_side_block(right: torch.Tensor, num_left: int, num_total: int,
+                          generator: torch.Generator) -> torch.Tensor:
+    """Per row, an index drawn uniformly from ``[0, num_left)`` (``right`` False) or ``[num_left, num_total)``.
+
+    The one draw behind every same-graph corruption: ids (or a pool listed left graph first) are laid out left
+    block then right block. Uniforms come from the CPU ``generator`` and are moved to ``right``'s device.
+    """
+    size = torch.where(right, num_total - num_left, num_left).clamp_min(1)
+    start = torch.where(right, num_left, 0)
+    u = torch.rand(right.shape, generator=generator).to(right.device)
     return start + (u * size).long().clamp_max(size - 1)
 
 

@@ -25,7 +25,7 @@ from gaussea.config import ModelConfig
 from gaussea.evaluate import Embeddings
 from gaussea.gaussian import kl
 from gaussea.modalities.numerical import NumericEncoder
-from gaussea.modalities.relational import NegativeSampler, kg2e_score, margin_ranking
+from gaussea.modalities.relational import NegativeSampler, kg2e_score, margin_ranking, uniform_in_side_block
 from gaussea.modalities.visual import ImageEncoder
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs, exchange_triples
@@ -207,12 +207,9 @@ class GaussianCommonSpace(AlignmentModel):
     def _random_numeric_owner(self, entities: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """For each entity, a uniformly drawn entity *with numbers* of the same graph (unfiltered: a drawn
         owner may hold the same (attribute, value) by chance, rare enough to ignore)."""
-        right = self.inputs.side_of_entity[entities].bool()
-        n_left = self.numeric_owner_left
-        size = torch.where(right, len(self.numeric_owners) - n_left, n_left).clamp_min(1)
-        start = torch.where(right, n_left, 0)
-        u = torch.rand(entities.shape, generator=generator).to(entities.device)  # drawn on the CPU generator
-        return self.numeric_owners[start + (u * size).long().clamp_max(size - 1)]
+        right = self.inputs.side_of_entity[entities] != 0
+        pick = uniform_in_side_block(right, self.numeric_owner_left, len(self.numeric_owners), generator)
+        return self.numeric_owners[pick]
 
     def _loss_csl(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         m, s = self.common.lookup(idx)
