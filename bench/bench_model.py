@@ -55,11 +55,13 @@ def experiments(data_dir: str | None) -> dict[str, dict[str, dict]]:
         "dbp15k-zh_en": {
             "gaussian": merge({"model_name": "gaussian"}, dbp),
             "gaussian-fixed-common": merge(merge({"model_name": "gaussian"}, dbp), fixed_common),
+            "mmea": merge({"model_name": "mmea"}, dbp),
         },
         "d_y_15k_v1": {
             "gaussian": merge({"model_name": "gaussian"}, dy),
             "gaussian-fixed-common": merge(merge({"model_name": "gaussian"}, dy), fixed_common),
             "transe": merge({"model_name": "transe"}, dy),
+            "mmea": merge({"model_name": "mmea"}, dy),
         },
     }
 

@@ -12,7 +12,7 @@ python / torch versions and the load average before and after, since other work 
 - ``approx``: faiss IVF / HNSW cosine retrieval for ``n`` targets: build and search seconds and recall@k
   against exact top-k on a sample of sources.
 
-    python bench/bench_scaling.py train
+    python bench/bench_scaling.py train --seeds 0 1 2 --two-nodes
     python bench/bench_scaling.py e2e --num-entities 117650 --stage1-epochs 1 --stage2-epochs 0 \
         --batch-size 16384 --entity-batch-size 2048
     python bench/bench_scaling.py retrieval --n 100000
@@ -79,6 +79,38 @@ def _run_command(nproc: int, threads: int, out: Path, run_args: list[str]) -> tu
     return cmd, wall
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _run_two_nodes(threads: int, out: Path, run_args: list[str]) -> tuple[list[str], float]:
+    """torchrun's multi-node launch (``--nnodes 2 --node-rank i``, static rendezvous at 127.0.0.1), one process
+    per "node", both on this machine: the commands a two-machine user runs, on loopback. Returns node 0's
+    command and the wall seconds until both nodes finished."""
+    port = str(_free_port())
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    cmds, procs = [], []
+    t0 = time.perf_counter()
+    for node in range(2):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(node),
+               "--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port", port,
+               "-m", "gaussea", "run", "--out", str(out if node == 0 else out.with_name(out.name + "-node1")),
+               "--no-progress", "--threads", str(threads), *run_args]
+        cmds.append(cmd)
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                      cwd=ROOT))
+    errors = [p.communicate()[1] for p in procs]
+    wall = time.perf_counter() - t0
+    for cmd, p, err in zip(cmds, procs, errors, strict=True):
+        if p.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{err[-4000:]}")
+    return cmds[0], wall
+
+
 def _summarise_run(run_dir: Path, wall: float) -> dict:
     metrics = json.loads((run_dir / "metrics.json").read_text())
     log = [json.loads(x) for x in (run_dir / "train_log.jsonl").read_text().splitlines() if x.strip()]
@@ -115,13 +147,17 @@ def part_train(args: argparse.Namespace) -> dict:
     load_before = _load()
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
         for seed in args.seeds:
-            for nproc, threads in ((1, 1), (1, 2), (2, 1)):
-                out = Path(tmp) / f"s{seed}-p{nproc}-t{threads}"
-                cmd, wall = _run_command(nproc, threads, out, [*run_args, "--seed", str(seed)])
-                row = {"processes": nproc, "threads_per_process": threads, "seed": seed,
+            for nproc, threads, nodes in ((1, 1, 1), (1, 2, 1), (2, 1, 1), (2, 1, 2))[: 4 if args.two_nodes else 3]:
+                out = Path(tmp) / f"s{seed}-p{nproc}-t{threads}-n{nodes}"
+                # each repeat is another split and training seed: the spread over repeats is the noise that a
+                # 1-vs-2-process difference must stay within
+                seeded = [*run_args, "--seed", str(seed), "--set", f"data.split={seed}"]
+                cmd, wall = (_run_two_nodes(threads, out, seeded) if nodes == 2
+                             else _run_command(nproc, threads, out, seeded))
+                row = {"processes": nproc, "threads_per_process": threads, "nodes": nodes, "seed": seed,
                        "command": " ".join(cmd[1:]), "load_avg_after": _load(), **_summarise_run(out, wall)}
                 rows.append(row)
-                print(json.dumps({k: row[k] for k in ("processes", "threads_per_process", "seed",
+                print(json.dumps({k: row[k] for k in ("processes", "threads_per_process", "nodes", "seed",
                                                       "epoch_seconds_median", "test")}))
     return {"part": "train", "num_entities_world": args.num_entities, "load_avg_before": load_before,
             "runs": rows, "provenance": _provenance()}
@@ -280,7 +316,9 @@ def main() -> int:
     s.add_argument("--num-entities", type=int, default=2000, help="world entities of the synthetic pair")
     s.add_argument("--stage1-epochs", type=int, default=40)
     s.add_argument("--stage2-epochs", type=int, default=20)
-    s.add_argument("--seeds", type=int, nargs="+", default=[0])
+    s.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds; seed i also uses split i")
+    s.add_argument("--two-nodes", action="store_true",
+                   help="add 2 processes launched as 2 torchrun nodes (multi-node rendezvous on loopback)")
     s = sub.add_parser("e2e")
     s.add_argument("--num-entities", type=int, default=117_650, help="world entities (x0.85 per side)")
     s.add_argument("--nproc", type=int, default=2)

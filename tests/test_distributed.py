@@ -181,6 +181,40 @@ def torchrun_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp / "run"
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_node_rendezvous_matches_one_node(torchrun_dir: Path, tmp_path: Path):
+    """torchrun's multi-node arguments (``--nnodes 2 --node-rank i --master-addr --master-port``), emulated with
+    two "nodes" of one process each on loopback: the same world size as the one-node run, so the same result
+    bit for bit, and only node 0's rank 0 writes."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(_tiny_config().to_dict()))
+    port = str(_free_port())
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = []
+    for node in range(WORLD):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", str(WORLD), "--node-rank", str(node),
+               "--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port", port,
+               "-m", "gaussea", "run", "--config", str(config), "--out", str(tmp_path / f"node{node}")]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                      cwd=tmp_path))
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for p, (_, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+    assert not (tmp_path / "node1").exists()  # node 1 holds rank 1 only: it writes nothing
+    metrics = json.loads((tmp_path / "node0" / "metrics.json").read_text())
+    assert metrics["distributed"]["world_size"] == WORLD
+    assert metrics["test"] == json.loads((torchrun_dir / "metrics.json").read_text())["test"]
+    with np.load(torchrun_dir / "embeddings.npz") as a, np.load(tmp_path / "node0" / "embeddings.npz") as b:
+        assert np.array_equal(a["left_mean"], b["left_mean"]) and np.array_equal(a["right_var"], b["right_var"])
+
+
 def test_torchrun_writes_one_complete_run_directory(torchrun_dir: Path):
     for name in ("config.json", "dataset.json", "checkpoint.pt", "train_log.jsonl", "metrics.json",
                  "embeddings.npz", "split/test_links"):

@@ -25,7 +25,12 @@ from gaussea.config import ModelConfig
 from gaussea.evaluate import Embeddings
 from gaussea.gaussian import kl
 from gaussea.modalities.numerical import NumericEncoder
-from gaussea.modalities.relational import NegativeSampler, kg2e_score, margin_ranking, uniform_in_side_block
+from gaussea.modalities.relational import (
+    NegativeSampler,
+    kg2e_corrupted_scores,
+    margin_ranking,
+    uniform_in_side_block,
+)
 from gaussea.modalities.visual import ImageEncoder
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs, exchange_triples
@@ -112,18 +117,18 @@ class GaussianCommonSpace(AlignmentModel):
 
     def _rel_entity(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Relational entity Gaussians as every loss sees them (means on the unit sphere by default)."""
-        mean, var = self.rel_ent.lookup(idx)
-        return (F.normalize(mean, dim=-1) if self.cfg.unit_means else mean), var
+        return self.rel_ent.lookup(idx, normalise=self.cfg.unit_means)
 
     def _modal_entity(self, table: GaussianTable, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Visual / numerical entity Gaussians as every loss sees them (``unit_modal_means``: on the sphere)."""
-        mean, var = table.lookup(idx)
-        return (F.normalize(mean, dim=-1) if self.cfg.unit_modal_means else mean), var
+        return table.lookup(idx, normalise=self.cfg.unit_modal_means)
 
     def set_stage(self, stage: int) -> None:
         self.stage = stage
         for table in self._tables():
-            frozen = table is self.common and not self.cfg.free_common_variance
+            frozen = ((table is self.common and not self.cfg.free_common_variance)
+                      or (not self.cfg.free_relational_variance and self.use_rel
+                          and (table is self.rel_ent or table is self.rel)))
             table.set_variance_trainable(stage >= 2 and not frozen)
 
     def entity_embeddings(self) -> tuple[Embeddings, Embeddings]:
@@ -165,21 +170,22 @@ class GaussianCommonSpace(AlignmentModel):
 
     def _loss_rel(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         pos = self.positives[idx]
-        neg, mask = self.sampler.sample(pos, self.cfg.negatives, generator)
-        # Positives and negatives in one score call: one gather per table (a gather's backward writes a dense
-        # table-sized gradient, so fewer, larger gathers are markedly cheaper on big graphs).
-        f = self._kg2e(torch.cat([pos, neg.reshape(-1, 3)]))
-        f_pos, f_neg = f[: len(pos)], f[len(pos):].reshape(neg.shape[:2])
-        return margin_ranking(f_pos, f_neg, self.cfg.margin, mask)
-
-    def _kg2e(self, triples: torch.Tensor) -> torch.Tensor:
-        h, r, t = triples.unbind(-1)
-        mean, var = self._rel_entity(torch.cat([h, t]))
-        head_mean, tail_mean = mean.split(len(h))
-        head_var = tail_var = var
+        k = self.cfg.negatives
+        _, mask, corrupt_head, new = self.sampler.corrupt(pos, k, generator)
+        h, r, t = pos.unbind(-1)
+        # A negative shares its positive's relation and one entity: one gather of each positive's head and
+        # drawn entities (the layout of kg2e_corrupted_scores) and of the tails — (2 + k) rows per positive
+        # instead of 2 (1 + k) — and one relation row per positive.
+        mean, var = self._rel_entity(torch.cat([torch.cat([h.unsqueeze(1), new], 1).flatten(), t]))
+        b, group = len(pos), k + 1
+        other_mean, tail_mean = mean.split([b * group, b])
+        other_var = tail_var = var
         if var.dim():
-            head_var, tail_var = var.split(len(h))
-        return kg2e_score((head_mean, head_var), self.rel.lookup(r), (tail_mean, tail_var))
+            other_var, tail_var = var.split([b * group, b])
+            other_var = other_var.view(b, group, -1)
+        f = kg2e_corrupted_scores((other_mean.view(b, group, -1), other_var), (tail_mean, tail_var),
+                                  self.rel.lookup(r), corrupt_head)
+        return margin_ranking(f[:, 0], f[:, 1:], self.cfg.margin, mask)
 
     def _loss_vis(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         owner = self.inputs.image_owner[idx]

@@ -9,6 +9,7 @@ did not need more/less spread", which keeps the learned variances readable.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gaussea.gaussian import clamp_variance_
@@ -47,15 +48,28 @@ class GaussianTable(nn.Module):
             if trainable:
                 self.var_trained.fill_(True)
 
-    def lookup(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Mean rows and variance rows (a broadcastable scalar while the variances are still untrained)."""
+    def lookup(self, idx: torch.Tensor, normalise: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Mean rows and variance rows (a broadcastable scalar while the variances are still untrained).
+
+        ``normalise`` returns the means on the unit sphere. Rows are gathered with ``index_select``, whose backward
+        (``index_add_``) costs about half of ``mean[idx]``'s ``index_put_``; when a lookup gathers more rows than
+        the table has, the whole table is normalised first (row-wise, so the same values; the normalisation's
+        backward is the dearer part of a relational step).
+        """
+        mean = self.mean
+        whole_table = normalise and idx.numel() > len(self)
+        if whole_table:
+            mean = F.normalize(mean, dim=-1)
+        mean = _rows(mean, idx)
+        if normalise and not whole_table:
+            mean = F.normalize(mean, dim=-1)
         if self.var is None:
-            return self.mean[idx], None
+            return mean, None
         if not self.var_trained:
             # torch.full, not torch.tensor: on CUDA a fill kernel, where torch.tensor would copy from the host and
             # wait for the GPU at every lookup
-            return self.mean[idx], torch.full((), self.var_init, device=self.mean.device)
-        return self.mean[idx], self.var[idx]
+            return mean, torch.full((), self.var_init, device=self.mean.device)
+        return mean, _rows(self.var, idx)
 
     def clamp_(self) -> None:
         """Clamp trainable variances (frozen ones sit at var_init, inside the range, and cost nothing)."""
@@ -67,3 +81,8 @@ class GaussianTable(nn.Module):
         with torch.no_grad():
             norms = self.mean.norm(dim=1, keepdim=True).clamp_min(1e-12)
             self.mean.mul_(torch.clamp(max_norm / norms, max=1.0))
+
+
+def _rows(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``table[idx]`` for an index tensor of any shape, through ``index_select`` (see :meth:`GaussianTable.lookup`)."""
+    return table.index_select(0, idx.reshape(-1)).view(*idx.shape, table.shape[-1])
