@@ -38,7 +38,7 @@ from gaussea.ioutil import atomic_write_text
 from gaussea.loggers import EpochLogger
 from gaussea.models.base import AlignmentModel
 from gaussea.models.tables import GaussianTable
-from gaussea.optim import LazyAdam
+from gaussea.optim import LazyAdam, fused_adam_supported
 
 if TYPE_CHECKING:
     from gaussea.distributed.context import DistContext
@@ -149,7 +149,8 @@ class Trainer:
             return LazyAdam(groups, lr=lr)
         for group in groups:
             del group["lazy"]
-        return torch.optim.Adam(groups, lr=lr)
+        fused = fused_adam_supported(p for _, p in named)  # one pass per table, not ~7 (gaussea.optim)
+        return torch.optim.Adam(groups, lr=lr, fused=fused or None)
 
     # --- epochs ---------------------------------------------------------------------------------
     @property
