@@ -106,6 +106,7 @@ def test_gaussian_table_clamp_and_renorm() -> None:
     assert table.var.requires_grad
     table.var.data[0] = 100.0
     table.var.data[1] = 0.01
+    table.var.grad = torch.zeros_like(table.var)  # as after an optimiser step that gave it a gradient
     table.clamp_()
     assert table.var.data.max() == 50.0 and table.var.data.min() == 0.5
     table.renorm_(1.0)
@@ -119,8 +120,30 @@ def test_frozen_variances_are_not_clamped() -> None:
     table.clamp_()
     assert table.var.data[0, 0] == 100.0
     table.set_variance_trainable(True)
+    table.clamp_()  # no gradient in this step: the optimiser did not move it, so clamp_ skips it
+    assert table.var.data[0, 0] == 100.0
+    table.var.grad = torch.zeros_like(table.var)
     table.clamp_()
     assert table.var.data[0, 0] == 50.0
+
+
+def test_variances_stay_in_range_through_training_steps() -> None:
+    """With the clamp skipping tables without a gradient, every trainable variance is still in range after steps
+    of losses that touch different tables (a large lr pushes them out between clamps)."""
+    tables = [GaussianTable(5, 3, init_std=1.0, var_min=0.5, var_max=0.75) for _ in range(2)]
+    for t in tables:
+        t.set_variance_trainable(True)
+    opt = torch.optim.Adam([p for t in tables for p in t.parameters()], lr=1.0)
+    for step in range(6):
+        touched = tables[step % 2]
+        opt.zero_grad(set_to_none=True)
+        mean, var = touched.lookup(torch.tensor([0, 2, 4]))
+        (var.sum() * (1 if step % 3 else -1) + mean.sum()).backward()
+        opt.step()
+        for t in tables:
+            t.clamp_()
+        for t in tables:
+            assert 0.5 <= float(t.var.detach().min()) and float(t.var.detach().max()) <= 0.75
 
 
 def _brute_mid_rank_quantile(values: list[float], v: float) -> float:
