@@ -82,3 +82,16 @@ def test_config_mismatch_ignores_runtime_keys() -> None:
 @pytest.mark.parametrize("bad", [["--epochs", "0"], ["--splits", "0"]])
 def test_bad_arguments_are_errors(tmp_path: Path, bad: list[str]) -> None:
     assert reproduce(tmp_path, *bad) == 2
+
+
+def test_table_footer_says_when_ours_was_tuned_on_the_dataset():
+    from gaussea.commands.reproduce import shared_settings
+    from gaussea.config import RunConfig
+    from gaussea.presets import preset_config
+
+    untuned = {RunSpec("synthetic", "gaussian", 0.2, 0): RunConfig(), RunSpec("synthetic", "mmea", 0.2, 0): RunConfig()}
+    assert shared_settings(untuned).endswith("ours included.")
+    tuned = {RunSpec("fb15k-db15k", "gaussian", 0.2, 0): preset_config("fb15k-db15k"),
+             RunSpec("fb15k-db15k", "mmea", 0.2, 0): preset_config("fb15k-db15k")}
+    text = shared_settings(tuned)
+    assert "fb15k-db15k preset" in text and "chosen among 5 variants" in text and "ours included" not in text
