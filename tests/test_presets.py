@@ -11,7 +11,7 @@ from gaussea.cli import main
 from gaussea.config import RunConfig
 from gaussea.presets import apply_preset, load_preset, merge_sections, preset_config, preset_names
 
-EXPECTED = {"paper", "synthetic", "fb15k-db15k", "fb15k-yago15k", "dbp15k", "d_y_15k_v1"}
+EXPECTED = {"paper", "synthetic", "fb15k-db15k", "fb15k-db15k-long", "fb15k-yago15k", "dbp15k", "d_y_15k_v1"}
 
 
 def test_builtin_presets_exist_and_validate() -> None:
