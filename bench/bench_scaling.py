@@ -79,19 +79,13 @@ def _run_command(nproc: int, threads: int, out: Path, run_args: list[str]) -> tu
     return cmd, wall
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _run_two_nodes(threads: int, out: Path, run_args: list[str]) -> tuple[list[str], float]:
     """torchrun's multi-node launch (``--nnodes 2 --node-rank i``, static rendezvous at 127.0.0.1), one process
     per "node", both on this machine: the commands a two-machine user runs, on loopback. Returns node 0's
     command and the wall seconds until both nodes finished."""
-    port = str(_free_port())
+    from gaussea.distributed import free_port
+
+    port = str(free_port())
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     cmds, procs = [], []
     t0 = time.perf_counter()

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from gaussea.config import RunConfig
-from gaussea.distributed import DistContext, init_from_env, run_local, sharded_evaluate_alignment
+from gaussea.distributed import DistContext, free_port, init_from_env, run_local, sharded_evaluate_alignment
 from gaussea.distributed.retrieval import sharded_alignment_ranks, sharded_target_radius
 from gaussea.evaluate import Embeddings, alignment_ranks, evaluate_alignment, get_similarity, target_radius
 from gaussea.runner import run
@@ -181,21 +181,13 @@ def torchrun_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp / "run"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_two_node_rendezvous_matches_one_node(torchrun_dir: Path, tmp_path: Path):
     """torchrun's multi-node arguments (``--nnodes 2 --node-rank i --master-addr --master-port``), emulated with
     two "nodes" of one process each on loopback: the same world size as the one-node run, so the same result
     bit for bit, and only node 0's rank 0 writes."""
     config = tmp_path / "config.json"
     config.write_text(json.dumps(_tiny_config().to_dict()))
-    port = str(_free_port())
+    port = str(free_port())
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = []
     for node in range(WORLD):

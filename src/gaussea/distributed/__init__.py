@@ -8,7 +8,7 @@ gives exactly the single-process ranks. Only rank 0 writes the run directory. Se
 
 from gaussea.distributed.context import DistContext, backend_for, init_from_env
 from gaussea.distributed.ddp import DistributedLoss, LossForward
-from gaussea.distributed.launch import run_local
+from gaussea.distributed.launch import free_port, run_local
 from gaussea.distributed.retrieval import (
     sharded_alignment_ranks,
     sharded_evaluate_alignment,
@@ -16,6 +16,7 @@ from gaussea.distributed.retrieval import (
 )
 
 __all__ = [
+    "free_port",
     "DistContext",
     "DistributedLoss",
     "LossForward",

@@ -8,6 +8,7 @@ group, run ``fn(context, *args)`` and hand back its return value.
 from __future__ import annotations
 
 import pickle
+import socket
 import tempfile
 from collections.abc import Callable
 from datetime import timedelta
@@ -21,6 +22,14 @@ import torch.multiprocessing as mp
 from gaussea.distributed.context import DistContext
 
 HOST = "127.0.0.1"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS reports free on ``host`` now, for launchers that need a number up front (torchrun's static
+    ``--master-port``); another process may take it before it is used, which only matters on a busy machine."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
 def run_local(
