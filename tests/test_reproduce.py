@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from gaussea.cli import main
-from gaussea.commands.reproduce import Budget, RunSpec, base_preset, config_mismatch, run_config
+from gaussea.commands.reproduce import (
+    Budget,
+    RunSpec,
+    base_preset,
+    config_mismatch,
+    preset_stage2_share,
+    run_config,
+)
 
 ARGS = ["--dataset", "synthetic", "--splits", "2", "--models", "transe,gcn_align", "--epochs", "1",
         "--set", "data.options.num_entities=120", "--set", "model.dim=16", "--threads", "1"]
@@ -63,6 +70,16 @@ def test_run_config_gives_modal_groups_and_budget() -> None:
     assert (cfg.data.ratio, cfg.data.split, cfg.model_name) == (0.5, 3, "gcn_align")
     assert (cfg.train.stage1_epochs, cfg.train.stage2_epochs, cfg.train.max_seconds) == (4, 2, 30.0)
     assert list(run_config(RunSpec("synthetic", "transe", 0.2, 0), budget, None, [], None).model.modalities) == ["r"]
+
+
+def test_budget_keeps_the_preset_proportion_between_stages() -> None:
+    """40 epochs on FB15K*-DB15K are its preset's 30 + 10 (the configuration validated there); the paper's
+    40 + 20 proportion elsewhere; datasets whose presets disagree cannot share one table's budget."""
+    assert Budget(40, None, preset_stage2_share(["fb15k-db15k"])).stages() == (30, 10)
+    assert Budget(60, None, preset_stage2_share(["synthetic"])).stages() == (40, 20)
+    assert Budget(60, None, preset_stage2_share(["fb15k-db15k"])).stages() == (45, 15)
+    with pytest.raises(ValueError, match="split the epochs differently"):
+        preset_stage2_share(["fb15k-db15k", "synthetic"])
 
 
 def test_base_preset_falls_back_to_family_then_paper() -> None:

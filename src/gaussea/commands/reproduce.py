@@ -81,19 +81,27 @@ class RunSpec:
 
 @dataclass
 class Budget:
+    """Epochs (and optionally seconds) per run, the same for every model.
+
+    ``stage2_share`` is the share of the epochs a two-stage model spends in stage 2. It is taken from the base
+    preset (``stage2_epochs / (stage1_epochs + stage2_epochs)``: 1/3 for the paper's 40 + 20, 1/4 for the
+    fb15k-db15k preset's 30 + 10), so that ``--epochs`` equal to the preset's total reproduces the preset exactly
+    and other totals keep its proportion. One-stage models ignore it: they train every epoch in their one stage.
+    """
+
     epochs: int
     max_seconds: float | None
+    stage2_share: float = 1 / 3
 
     def stages(self) -> tuple[int, int]:
-        """Two-stage models get 2/3 of the epochs for stage 1 (the default 40 + 20); others use the total."""
-        stage2 = self.epochs // 3
+        stage2 = round(self.epochs * self.stage2_share)
         return self.epochs - stage2, stage2
 
     def describe(self) -> str:
         s1, s2 = self.stages()
         epochs = f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}"
-        text = (f"{epochs} per run for every model (two-stage models: {s1} + {s2}; one-stage models train all "
-                f"{self.epochs} in their only stage)")
+        text = (f"{epochs} per run for every model (two-stage models: {s1} + {s2}, the dataset preset's proportion; "
+                f"one-stage models train all {self.epochs} in their only stage)")
         if self.max_seconds is not None:
             text += f", wall-clock cap {self.max_seconds:g} s of training per run (checked after each epoch)"
         return text
@@ -124,6 +132,21 @@ def run_config(spec: RunSpec, budget: Budget, data_dir: str | None, overrides: S
         base["train"]["threads"] = threads
     apply_overrides(base, list(overrides))
     return RunConfig.from_dict(base)
+
+
+def preset_stage2_share(datasets: Sequence[str]) -> float:
+    """Stage 2's share of the epochs in the datasets' base preset (one value: the budget is one for the table)."""
+    from gaussea.config import RunConfig
+    from gaussea.presets import apply_preset, preset_names
+
+    shares = set()
+    for dataset in datasets:
+        train = apply_preset(RunConfig().to_dict(), base_preset(dataset, preset_names()))["train"]
+        shares.add(train["stage2_epochs"] / max(1, train["stage1_epochs"] + train["stage2_epochs"]))
+    if len(shares) > 1:
+        raise ValueError(f"the datasets' presets split the epochs differently between the stages ({sorted(shares)}); "
+                         "reproduce them in separate commands")
+    return shares.pop() if shares else 1 / 3
 
 
 def base_preset(dataset: str, presets: Sequence[str]) -> str:
@@ -410,7 +433,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     ratios = _comma(args.ratios, TABLE1_RATIOS if table == "table1" else TABLE2_RATIOS, float)
     datasets = args.datasets or list(DEFAULT_DATASETS)
     root = Path(args.results_root or Path("bench") / "results" / table)
-    budget = Budget(args.epochs, args.max_seconds)
+    budget = Budget(args.epochs, args.max_seconds, preset_stage2_share(datasets))
     known = model_builders()
     missing = [m for m in models if m not in known]
     for m in missing:
