@@ -112,3 +112,38 @@ def test_table_footer_says_when_ours_was_tuned_on_the_dataset():
              RunSpec("fb15k-db15k", "mmea", 0.2, 0): preset_config("fb15k-db15k")}
     text = shared_settings(tuned)
     assert "fb15k-db15k preset" in text and "chosen among 5 variants" in text and "ours included" not in text
+
+
+def _entry(model: str, ratio: float, splits: list[int], h1: list[float], mrr: list[float]) -> dict:
+    from gaussea.commands.reproduce import _stats
+
+    return {"dataset": "fb15k-db15k", "model": model, "ratio": ratio, "splits": splits, "planned_splits": 3,
+            "modal": "R+N+V", "iterative": False,
+            "modes": {"test": {"hits@1": _stats(h1), "hits@10": _stats(h1), "mrr": _stats(mrr)}}}
+
+
+def test_paired_differences_use_only_shared_splits_split_by_split() -> None:
+    """Ours minus MMEA is computed split by split over the splits both finished; a split only one model has
+    does not enter (its split effect would otherwise masquerade as a model effect)."""
+    from gaussea.commands.reproduce import paired_differences, render_differences
+
+    entries = [_entry("mmea", 0.2, [0, 1, 2], [0.10, 0.12, 0.20], [0.2, 0.3, 0.4]),
+               _entry("gaussian", 0.2, [0, 1], [0.11, 0.12], [0.25, 0.3])]
+    (row,) = paired_differences(entries, "test")
+    assert row["splits"] == [0, 1]
+    diff = row["hits@1"]["difference"]
+    assert diff["values"] == pytest.approx([0.01, 0.0]) and diff["mean"] == pytest.approx(0.005)
+    assert row["hits@1"]["spread_reference"] == pytest.approx(entries[0]["modes"]["test"]["hits@1"]["std"])
+    text = "\n".join(render_differences([row]))
+    assert "H@1 (points) +0.50 ± 0.71" in text and "MRR +0.025" in text and "2 split(s)" in text
+    assert paired_differences([entries[0]], "test") == []
+
+
+def test_paper_figures_are_quoted_beside_ours_and_labelled() -> None:
+    from gaussea.commands.reproduce import render_table1, render_table2
+
+    t1 = render_table1([_entry("mmea", 0.2, [0], [0.1], [0.2])], "test")
+    assert t1[0].endswith("| paper fb15k-db15k H@1 / MRR |") and t1[2].endswith("| 41.28 / 0.513 |")
+    t2 = render_table2([_entry("gaussian", 0.5, [0], [0.1], [0.2])], "test")
+    assert "H@1" in t2[0] and t2[2].startswith("| 50% | Ours (Gaussian) (1/3 splits) |")
+    assert t2[2].endswith("| 84.93 / 0.689 |")

@@ -299,7 +299,8 @@ def header_notes(entries: Sequence[dict], root: Path, specs: Sequence[RunSpec], 
         notes.append(f"Ranking: {_mode_text(mode)}; {sample.get('similarity')} similarity with {csls}, the same "
                      f"evaluator for every model (baselines' native distances are not used).")
     notes.append("Cells: mean ± sample std over the random splits (split seed 0, split indices 0..n-1; every "
-                 "model sees the same splits). H@k in %.")
+                 "model sees the same splits). H@k in %. \"paper\" columns: the paper's published figures (full "
+                 "data with images, its baselines run with OpenEA defaults), quoted for orientation only.")
     if any(e.get("iterative") for e in entries):
         notes.append("† iterative: bootstraps new training pairs from its own predictions (not comparable with "
                      "non-iterative rows on equal terms).")
@@ -321,25 +322,43 @@ def _images_of(dataset: str, root: Path, specs: Sequence[RunSpec]) -> int | None
     return None
 
 
+def _paper_cell(figures: tuple[float, float] | None) -> str:
+    return f"{figures[0]:.2f} / {figures[1]:.3f}" if figures else "–"
+
+
 def render_table1(entries: Sequence[dict], mode: str) -> list[str]:
+    from gaussea.commands.paper_tables import PAPER_TABLE1
+
     datasets = list(dict.fromkeys(e["dataset"] for e in entries))
+    quoted = [d for d in datasets if any(key[0] == d for key in PAPER_TABLE1)]
     head = "| Modal | Model | " + " | ".join(f"{d} {m.upper().replace('HITS@', 'H@')}" for d in datasets
-                                               for m in METRICS) + " |"
-    lines = [head, "|" + "---|" * (2 + len(datasets) * len(METRICS))]
+                                               for m in METRICS)
+    head += "".join(f" | paper {d} H@1 / MRR" for d in quoted) + " |"
+    lines = [head, "|" + "---|" * (2 + len(datasets) * len(METRICS) + len(quoted))]
     models = list(dict.fromkeys(e["model"] for e in entries))
     for model in models:
         row = {e["dataset"]: e for e in entries if e["model"] == model}
         first = next(iter(row.values()))
         cells = [_cell(row[d]["modes"].get(mode, {}).get(m) if d in row else None, m)
                  for d in datasets for m in METRICS]
+        cells += [_paper_cell(PAPER_TABLE1.get((d, model))) for d in quoted]
         lines.append(f"| {first['modal']} | {_model_label(first)} | " + " | ".join(cells) + " |")
     return lines
 
 
+TABLE2_METRICS = ("hits@1", "hits@10", "mrr")
+
+
 def render_table2(entries: Sequence[dict], mode: str) -> list[str]:
+    """The paper's Table 2 (H@10, MRR) with H@1 added, and the paper's H@10 / MRR beside ours."""
+    from gaussea.commands.paper_tables import PAPER_TABLE2
+
     datasets = list(dict.fromkeys(e["dataset"] for e in entries))
-    lines = ["| Split | Model | " + " | ".join(f"{d} {m}" for d in datasets for m in ("H@10", "MRR")) + " |",
-             "|" + "---|" * (2 + 2 * len(datasets))]
+    quoted = [d for d in datasets if any(key[0] == d for key in PAPER_TABLE2)]
+    lines = ["| Split | Model | " + " | ".join(f"{d} {m.upper().replace('HITS@', 'H@')}" for d in datasets
+                                                for m in TABLE2_METRICS)
+             + "".join(f" | paper {d} H@10 / MRR" for d in quoted) + " |",
+             "|" + "---|" * (2 + len(TABLE2_METRICS) * len(datasets) + len(quoted))]
     for ratio in sorted(dict.fromkeys(e["ratio"] for e in entries)):
         for model in dict.fromkeys(e["model"] for e in entries):
             row = {e["dataset"]: e for e in entries if e["model"] == model and e["ratio"] == ratio}
@@ -347,8 +366,54 @@ def render_table2(entries: Sequence[dict], mode: str) -> list[str]:
                 continue
             first = next(iter(row.values()))
             cells = [_cell(row[d]["modes"].get(mode, {}).get(m) if d in row else None, m)
-                     for d in datasets for m in ("hits@10", "mrr")]
+                     for d in datasets for m in TABLE2_METRICS]
+            cells += [_paper_cell(PAPER_TABLE2.get((d, ratio, model))) for d in quoted]
             lines.append(f"| {ratio:.0%} | {_model_label(first)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def paired_differences(entries: Sequence[dict], mode: str, model: str = "gaussian", reference: str = "mmea",
+                       metrics: Sequence[str] = ("hits@1", "mrr")) -> list[dict[str, Any]]:
+    """``model - reference`` per (dataset, ratio), split by split (both saw the same splits), against the
+    split-to-split spread of each: the honest answer to "does ours beat MMEA?"."""
+    out = []
+    keyed = {(e["dataset"], e["ratio"], e["model"]): e for e in entries}
+    for (dataset, ratio, name), ours in keyed.items():
+        ref = keyed.get((dataset, ratio, reference))
+        if name != model or ref is None:
+            continue
+        shared = sorted(set(ours["splits"]) & set(ref["splits"]))
+        if not shared:
+            continue
+        row: dict[str, Any] = {"dataset": dataset, "ratio": ratio, "splits": shared}
+        for metric in metrics:
+            a, b = ours["modes"].get(mode, {}).get(metric), ref["modes"].get(mode, {}).get(metric)
+            if not a or not b:
+                continue
+            va = dict(zip(ours["splits"], a["values"], strict=True))
+            vb = dict(zip(ref["splits"], b["values"], strict=True))
+            row[metric] = {"difference": _stats([va[s] - vb[s] for s in shared]),
+                           "spread_ours": a["std"], "spread_reference": b["std"]}
+        out.append(row)
+    return out
+
+
+def render_differences(rows: Sequence[dict], model: str = "gaussian", reference: str = "mmea") -> list[str]:
+    if not rows:
+        return []
+    lines = [f"{DISPLAY.get(model, model)} minus {DISPLAY.get(reference, reference)}, split by split "
+             "(mean ± sample std of the paired differences; the split-to-split std of each model beside it):", ""]
+    for row in rows:
+        parts = []
+        for metric in ("hits@1", "mrr"):
+            if metric in row:
+                scale, digits = (100.0, 2) if metric == "hits@1" else (1.0, 3)
+                d = row[metric]["difference"]
+                name = "H@1 (points)" if metric == "hits@1" else "MRR"
+                parts.append(f"{name} {d['mean'] * scale:+.{digits}f} ± {d['std'] * scale:.{digits}f} "
+                             f"(spread {row[metric]['spread_ours'] * scale:.{digits}f} / "
+                             f"{row[metric]['spread_reference'] * scale:.{digits}f})")
+        lines.append(f"- {row['dataset']} {row['ratio']:.0%}, {len(row['splits'])} split(s): " + "; ".join(parts))
     return lines
 
 
@@ -361,6 +426,9 @@ def render_markdown(table: str, entries: Sequence[dict], notes: Sequence[str], b
     else:
         title = "### Table 2 — MMEA vs ours by share of training links"
         body = render_table2(entries, mode)
+    differences = render_differences(paired_differences(entries, mode))
+    if differences:
+        body = [*body, "", *differences]
     parts = [title, "", *[f"- {n}" for n in notes], "", *body, "",
              f"Budget: {budget.describe()}. {shared}", ""]
     exhausted = sum(e.get("budget_exhausted_runs", 0) for e in entries)
@@ -452,7 +520,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     summary = {"table": table, "results_root": str(root), "mode": args.mode, "notes": notes,
                "budget": {"epochs": budget.epochs, "stages": list(budget.stages()), "max_seconds": budget.max_seconds},
                "datasets": datasets, "models": models, "ratios": ratios, "splits": args.splits,
-               "runs": counts, "entries": entries}
+               "runs": counts, "entries": entries, "ours_minus_mmea": paired_differences(entries, args.mode)}
     atomic_write_json(Path(args.out_json) if args.out_json else root / f"{table}.json", summary)
     if args.out_md:
         atomic_write_text(Path(args.out_md), markdown + "\n")
