@@ -143,7 +143,7 @@ def test_paper_figures_are_quoted_beside_ours_and_labelled() -> None:
     from gaussea.commands.reproduce import render_table1, render_table2
 
     t1 = render_table1([_entry("mmea", 0.2, [0], [0.1], [0.2])], "test")
-    assert t1[0].endswith("| paper fb15k-db15k H@1 / MRR |") and t1[2].endswith("| 41.28 / 0.513 |")
+    assert t1[0].endswith("| paper fb15k-db15k H@1 / MRR | train s |") and t1[2].endswith("| 41.28 / 0.513 | – |")
     t2 = render_table2([_entry("gaussian", 0.5, [0], [0.1], [0.2])], "test")
     assert "H@1" in t2[0] and t2[2].startswith("| 50% | Ours (Gaussian) (1/3 splits) |")
     assert t2[2].endswith("| 84.93 / 0.689 |")

@@ -333,8 +333,8 @@ def render_table1(entries: Sequence[dict], mode: str) -> list[str]:
     quoted = [d for d in datasets if any(key[0] == d for key in PAPER_TABLE1)]
     head = "| Modal | Model | " + " | ".join(f"{d} {m.upper().replace('HITS@', 'H@')}" for d in datasets
                                                for m in METRICS)
-    head += "".join(f" | paper {d} H@1 / MRR" for d in quoted) + " |"
-    lines = [head, "|" + "---|" * (2 + len(datasets) * len(METRICS) + len(quoted))]
+    head += "".join(f" | paper {d} H@1 / MRR" for d in quoted) + " | train s |"
+    lines = [head, "|" + "---|" * (3 + len(datasets) * len(METRICS) + len(quoted))]
     models = list(dict.fromkeys(e["model"] for e in entries))
     for model in models:
         row = {e["dataset"]: e for e in entries if e["model"] == model}
@@ -342,6 +342,9 @@ def render_table1(entries: Sequence[dict], mode: str) -> list[str]:
         cells = [_cell(row[d]["modes"].get(mode, {}).get(m) if d in row else None, m)
                  for d in datasets for m in METRICS]
         cells += [_paper_cell(PAPER_TABLE1.get((d, model))) for d in quoted]
+        # training time shows what an equal epoch budget means per model (a full-batch epoch is one step)
+        seconds = [e["train_seconds"]["mean"] for e in row.values() if e.get("train_seconds")]
+        cells.append(f"{sum(seconds) / len(seconds):.0f}" if seconds else "–")
         lines.append(f"| {first['modal']} | {_model_label(first)} | " + " | ".join(cells) + " |")
     return lines
 

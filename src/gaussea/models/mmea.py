@@ -18,9 +18,10 @@ and attribute encoder outputs (and applies dropout 0.5 to the image one); it als
 separately and uses a second learning rate for them. Its relational loss is OpenEA's ``get_loss_func``, whose
 "L2" margin loss sums *squared* differences — the same squared TransE as ours (the run arguments are not
 published, so an L1 run cannot be excluded). Its relation loss samples triples of each graph without the
-exchange strategy; ours keeps the exchange strategy, which the Gaussian paper describes "as in MMEA". We keep our encoders and a single
-learning rate so that the only difference from the proposed model is the variance; the epochs given to the
-second stage of the Gaussian model are given to MMEA as further epochs of its only stage.
+exchange strategy; ours keeps the exchange strategy, which the Gaussian paper describes "as in MMEA". We keep
+our encoders and a single learning rate so that the only difference from the proposed model is the variance;
+the epochs given to the second stage of the Gaussian model are given to MMEA as further epochs of its only
+stage.
 """
 
 from __future__ import annotations
