@@ -32,7 +32,7 @@ def test_table1_renders_and_rerun_skips_finished_runs(tmp_path: Path) -> None:
     assert "| R | TransE |" in md and "| R+N | GCN-Align |" in md
     assert "±" in md and "Budget: 1 epoch per run" in md and "test × test" in md
     summary = json.loads((tmp_path / "runs" / "table1.json").read_text())
-    assert summary["runs"] == {"ran": 4, "skipped": 0, "failed": 0}
+    assert summary["runs"] == {"ran": 4, "skipped": 0, "busy": 0, "failed": 0}
     assert all(e["splits"] == [0, 1] for e in summary["entries"])
     metrics = sorted((tmp_path / "runs").rglob("metrics.json"))
     assert len(metrics) == 4
@@ -41,7 +41,7 @@ def test_table1_renders_and_rerun_skips_finished_runs(tmp_path: Path) -> None:
 
     assert reproduce(tmp_path) == 0
     summary = json.loads((tmp_path / "runs" / "table1.json").read_text())
-    assert summary["runs"] == {"ran": 0, "skipped": 4, "failed": 0}
+    assert summary["runs"] == {"ran": 0, "skipped": 4, "busy": 0, "failed": 0}
     assert [p.stat().st_mtime_ns for p in metrics] == mtimes
 
     # another budget on the same results root is refused before anything runs
@@ -147,3 +147,45 @@ def test_paper_figures_are_quoted_beside_ours_and_labelled() -> None:
     t2 = render_table2([_entry("gaussian", 0.5, [0], [0.1], [0.2])], "test")
     assert "H@1" in t2[0] and t2[2].startswith("| 50% | Ours (Gaussian) (1/3 splits) |")
     assert t2[2].endswith("| 84.93 / 0.689 |")
+
+
+def test_a_cell_locked_by_a_live_process_is_left_to_it_and_a_stale_lock_is_taken_over(tmp_path: Path) -> None:
+    """Two commands on one results root never run the same cell; a lock left by a killed command does not
+    block the cell forever."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from gaussea.commands.reproduce import LOCK_NAME, claim_run
+
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / LOCK_NAME).write_text(f"{socket.gethostname()} {os.getppid()}")  # a live process: our parent
+    assert claim_run(busy) is None
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    (stale / LOCK_NAME).write_text(f"{socket.gethostname()} {int(dead.stdout)}")
+    lock = claim_run(stale)
+    assert lock is not None and lock.read_text() == f"{socket.gethostname()} {os.getpid()}"
+    assert claim_run(stale) is None  # now held by this (live) process
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / LOCK_NAME).write_text("another-host 1")
+    assert claim_run(remote) is None
+
+
+def test_busy_cells_are_skipped_and_counted(tmp_path: Path) -> None:
+    import os
+    import socket
+
+    from gaussea.commands.reproduce import LOCK_NAME
+
+    cell = tmp_path / "runs" / "synthetic" / "transe" / "r0.2" / "s0"
+    cell.mkdir(parents=True)
+    (cell / LOCK_NAME).write_text(f"{socket.gethostname()} {os.getppid()}")
+    assert reproduce(tmp_path, "--models", "transe", "--splits", "1") == 0
+    summary = json.loads((tmp_path / "runs" / "table1.json").read_text())
+    assert summary["runs"] == {"ran": 0, "skipped": 0, "busy": 1, "failed": 0}
+    assert not (cell / "metrics.json").exists()

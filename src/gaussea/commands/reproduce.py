@@ -191,16 +191,25 @@ def check_saved_configs(specs: Iterable[RunSpec], root: Path, configs: dict[RunS
 
 def execute(specs: Sequence[RunSpec], root: Path, configs: dict[RunSpec, Any], log: Any = sys.stderr
             ) -> dict[str, int]:
-    """Run every unfinished spec (resuming partial ones); returns counts of done / skipped / failed runs."""
+    """Run every unfinished spec (resuming partial ones); returns counts of ran / skipped / busy / failed runs.
+
+    A cell another live process is running (its ``running.lock``, see :func:`claim_run`) is left to it and
+    counted as busy, so several commands can share one results root — Table 1 and Table 2 side by side, say.
+    """
     from gaussea.runner import run
 
-    counts = {"ran": 0, "skipped": 0, "failed": 0}
+    counts = {"ran": 0, "skipped": 0, "busy": 0, "failed": 0}
     for i, spec in enumerate(specs, 1):
         run_dir = spec.run_dir(root)
         prefix = f"[{i}/{len(specs)}] {spec.label()}"
         if (run_dir / "metrics.json").exists():
             counts["skipped"] += 1
             print(f"{prefix}: finished, skipped", file=log, flush=True)
+            continue
+        lock = claim_run(run_dir)
+        if lock is None:
+            counts["busy"] += 1
+            print(f"{prefix}: being run by another process, left to it", file=log, flush=True)
             continue
         t0 = time.perf_counter()
         try:
@@ -209,11 +218,53 @@ def execute(specs: Sequence[RunSpec], root: Path, configs: dict[RunSpec, Any], l
             counts["failed"] += 1
             print(f"{prefix}: FAILED ({type(exc).__name__}: {exc})", file=log, flush=True)
             continue
+        finally:
+            lock.unlink(missing_ok=True)
         counts["ran"] += 1
         test = result.metrics["test"].get("test", {})
         print(f"{prefix}: H@1 {test.get('hits@1', float('nan')):.4f} MRR {test.get('mrr', float('nan')):.4f} "
               f"({time.perf_counter() - t0:.0f} s)", file=log, flush=True)
     return counts
+
+
+LOCK_NAME = "running.lock"
+
+
+def claim_run(run_dir: Path) -> Path | None:
+    """Take ``run_dir/running.lock`` (created exclusively, holding ``host pid``); ``None`` if a live process of
+    this host holds it. A lock left by a dead process (a killed command) is taken over, so a killed run still
+    resumes; a lock from another host is respected (we cannot tell whether that process lives)."""
+    import os
+    import socket
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = run_dir / LOCK_NAME
+    me = f"{socket.gethostname()} {os.getpid()}"
+    for _ in range(2):
+        try:
+            with open(lock, "x", encoding="utf-8") as handle:
+                handle.write(me)
+            return lock
+        except FileExistsError:
+            host, _, pid = lock.read_text(encoding="utf-8").partition(" ")
+            if host != socket.gethostname() or _alive(int(pid or 0)):
+                return None
+            lock.unlink(missing_ok=True)  # stale: its process is gone
+    return None
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 # --- summarising ----------------------------------------------------------------------------------
@@ -512,7 +563,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     specs = plan(datasets, models, ratios, args.splits)
     runnable = [s for s in specs if s.model in known]
     configs = {s: run_config(s, budget, args.data_dir, args.set or [], args.threads) for s in runnable}
-    counts = {"ran": 0, "skipped": 0, "failed": 0}
+    counts = {"ran": 0, "skipped": 0, "busy": 0, "failed": 0}
     if not args.render_only:
         check_saved_configs(runnable, root, configs)
         counts = execute(runnable, root, configs)
