@@ -29,6 +29,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import socket
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -234,9 +236,6 @@ def claim_run(run_dir: Path) -> Path | None:
     """Take ``run_dir/running.lock`` (created exclusively, holding ``host pid``); ``None`` if a live process of
     this host holds it. A lock left by a dead process (a killed command) is taken over, so a killed run still
     resumes; a lock from another host is respected (we cannot tell whether that process lives)."""
-    import os
-    import socket
-
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = run_dir / LOCK_NAME
     me = f"{socket.gethostname()} {os.getpid()}"
@@ -254,8 +253,6 @@ def claim_run(run_dir: Path) -> Path | None:
 
 
 def _alive(pid: int) -> bool:
-    import os
-
     if pid <= 0:
         return False
     try:
@@ -263,7 +260,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
-        return True
+        pass
     return True
 
 
