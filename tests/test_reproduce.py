@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from gaussea.cli import main
 from gaussea.commands.reproduce import (
+    LOCK_NAME,
     Budget,
     RunSpec,
     base_preset,
+    claim_run,
     config_mismatch,
     preset_stage2_share,
     run_config,
@@ -149,24 +155,20 @@ def test_paper_figures_are_quoted_beside_ours_and_labelled() -> None:
     assert t2[2].endswith("| 84.93 / 0.689 |")
 
 
+def _locked_cell(cell: Path, pid: int) -> Path:
+    """A run directory whose lock names process ``pid`` of this host."""
+    cell.mkdir(parents=True)
+    (cell / LOCK_NAME).write_text(f"{socket.gethostname()} {pid}")
+    return cell
+
+
 def test_a_cell_locked_by_a_live_process_is_left_to_it_and_a_stale_lock_is_taken_over(tmp_path: Path) -> None:
     """Two commands on one results root never run the same cell; a lock left by a killed command does not
     block the cell forever."""
-    import os
-    import socket
-    import subprocess
-    import sys
-
-    from gaussea.commands.reproduce import LOCK_NAME, claim_run
-
-    busy = tmp_path / "busy"
-    busy.mkdir()
-    (busy / LOCK_NAME).write_text(f"{socket.gethostname()} {os.getppid()}")  # a live process: our parent
+    busy = _locked_cell(tmp_path / "busy", os.getppid())  # a live process: our parent
     assert claim_run(busy) is None
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = tmp_path / "stale"
-    stale.mkdir()
-    (stale / LOCK_NAME).write_text(f"{socket.gethostname()} {int(dead.stdout)}")
+    stale = _locked_cell(tmp_path / "stale", int(dead.stdout))
     lock = claim_run(stale)
     assert lock is not None and lock.read_text() == f"{socket.gethostname()} {os.getpid()}"
     assert claim_run(stale) is None  # now held by this (live) process
@@ -177,14 +179,7 @@ def test_a_cell_locked_by_a_live_process_is_left_to_it_and_a_stale_lock_is_taken
 
 
 def test_busy_cells_are_skipped_and_counted(tmp_path: Path) -> None:
-    import os
-    import socket
-
-    from gaussea.commands.reproduce import LOCK_NAME
-
-    cell = tmp_path / "runs" / "synthetic" / "transe" / "r0.2" / "s0"
-    cell.mkdir(parents=True)
-    (cell / LOCK_NAME).write_text(f"{socket.gethostname()} {os.getppid()}")
+    cell = _locked_cell(tmp_path / "runs" / "synthetic" / "transe" / "r0.2" / "s0", os.getppid())
     assert reproduce(tmp_path, "--models", "transe", "--splits", "1") == 0
     summary = json.loads((tmp_path / "runs" / "table1.json").read_text())
     assert summary["runs"] == {"ran": 0, "skipped": 0, "busy": 1, "failed": 0}

@@ -191,6 +191,11 @@ def check_saved_configs(specs: Iterable[RunSpec], root: Path, configs: dict[RunS
                          "the same budget and options):\n  " + "\n  ".join(problems))
 
 
+def no_runs() -> dict[str, int]:
+    """The run counts of a command that ran nothing (``--render-only``), and the start of :func:`execute`'s."""
+    return {"ran": 0, "skipped": 0, "busy": 0, "failed": 0}
+
+
 def execute(specs: Sequence[RunSpec], root: Path, configs: dict[RunSpec, Any], log: Any = sys.stderr
             ) -> dict[str, int]:
     """Run every unfinished spec (resuming partial ones); returns counts of ran / skipped / busy / failed runs.
@@ -200,7 +205,7 @@ def execute(specs: Sequence[RunSpec], root: Path, configs: dict[RunSpec, Any], l
     """
     from gaussea.runner import run
 
-    counts = {"ran": 0, "skipped": 0, "busy": 0, "failed": 0}
+    counts = no_runs()
     for i, spec in enumerate(specs, 1):
         run_dir = spec.run_dir(root)
         prefix = f"[{i}/{len(specs)}] {spec.label()}"
@@ -238,15 +243,15 @@ def claim_run(run_dir: Path) -> Path | None:
     resumes; a lock from another host is respected (we cannot tell whether that process lives)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = run_dir / LOCK_NAME
-    me = f"{socket.gethostname()} {os.getpid()}"
+    this_host = socket.gethostname()
     for _ in range(2):
         try:
             with open(lock, "x", encoding="utf-8") as handle:
-                handle.write(me)
+                handle.write(f"{this_host} {os.getpid()}")
             return lock
         except FileExistsError:
             host, _, pid = lock.read_text(encoding="utf-8").partition(" ")
-            if host != socket.gethostname() or _alive(int(pid or 0)):
+            if host != this_host or _alive(int(pid or 0)):
                 return None
             lock.unlink(missing_ok=True)  # stale: its process is gone
     return None
@@ -560,7 +565,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     specs = plan(datasets, models, ratios, args.splits)
     runnable = [s for s in specs if s.model in known]
     configs = {s: run_config(s, budget, args.data_dir, args.set or [], args.threads) for s in runnable}
-    counts = {"ran": 0, "skipped": 0, "busy": 0, "failed": 0}
+    counts = no_runs()
     if not args.render_only:
         check_saved_configs(runnable, root, configs)
         counts = execute(runnable, root, configs)
