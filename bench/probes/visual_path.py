@@ -41,6 +41,21 @@ def rank(x: torch.Tensor, n1: int, test: torch.Tensor) -> dict:
     return {k: m[k] for k in ("hits@1", "hits@10", "mrr")}
 
 
+def rank_auc(positive: torch.Tensor, negative: torch.Tensor) -> float:
+    """P(a positive's value > a negative's), ties counting one half (the Mann-Whitney AUC): how well the learned
+    variance alone tells swapped pictures from true ones (0.5: not at all)."""
+    values = torch.cat([positive, negative]).double()
+    order = torch.argsort(values)
+    ranks = torch.empty_like(values)
+    ranks[order] = torch.arange(1, len(values) + 1, dtype=torch.float64)
+    for v in torch.unique(values):  # average ranks over ties
+        tied = values == v
+        if tied.sum() > 1:
+            ranks[tied] = ranks[tied].mean()
+    n_pos, n_neg = len(positive), len(negative)
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
@@ -61,7 +76,7 @@ def main() -> None:
         per_entity = torch.zeros(n, encoded.shape[1]).index_add_(0, inputs.image_owner, encoded)
         count = torch.zeros(n).index_add_(0, inputs.image_owner, torch.ones(len(encoded)))
         per_entity = per_entity / count.clamp_min(1).unsqueeze(1)
-        vis_mean = model._modal_entity(model.vis_ent, torch.arange(n))[0]
+        vis_mean = model._modal_means_all("vis")
         common = model.common.mean.detach()
     masks = pair.meta["corrupted_image"]
     corrupted = torch.zeros(n, dtype=torch.bool)
@@ -91,6 +106,7 @@ def main() -> None:
         agreement[f"visual variance ratio swapped/clean, {where}"] = float(bad.mean() / good.mean())
         agreement[f"visual variance excess over floor ratio, {where}"] = float(
             (bad.mean() - model.cfg.var_min) / max(float(good.mean()) - model.cfg.var_min, 1e-12))
+    agreement["visual variance AUC swapped > clean"] = rank_auc(vis_var[has & corrupted], vis_var[has & ~corrupted])
     for k, v in agreement.items():
         print(f"{k:38s} {v:.4f}")
     record = {"probe": "visual_path", "dataset": "synthetic default, 20 % split 0", "overrides": args.set,

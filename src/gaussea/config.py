@@ -13,6 +13,8 @@ T = TypeVar("T")
 
 MODALITIES = ("r", "n", "v")
 NUMERIC_NORMS = ("zscore", "minmax", "quantile")
+MODAL_MEANS = ("free", "encoder")  # ModelConfig.modal_means
+MODAL_VARIANCE_UPDATES = ("gradient", "closed_form")  # ModelConfig.modal_variance_update
 OPTIMISERS = ("adam", "lazy_adam", "lazy_common")
 
 
@@ -47,6 +49,26 @@ class ModelConfig:
     # bench/results/model/fbdb-rn/gaussian-b5000-30-10*.json); synthetic default 6.68 % vs 4.88 %
     # (bench/results/model/synthetic-variance/gaussian-two-stage-{modal-tanh-scale,s3}.json).
     unit_modal_means: bool = False
+    # What an entity's visual / numerical Gaussian mean is (ours; the paper leaves it open). "free": a per-entity
+    # parameter pulled towards its rows' encodings by L_vis / L_num (the paper's losses read literally). "encoder":
+    # the average of the encodings of the entity's pictures / numerical triples themselves (tanh(M1 i), the
+    # numerical CNN), so only the modal variance is per-entity; L_vis / L_num are then dropped (they would only
+    # pull an entity's encodings together, which a constant encoder satisfies) and L_csl trains the encoders.
+    # Why offer it: a free mean settles between its encoding and the common mean (synthetic, identifying
+    # pictures: encoder output 30 % test H@1, free visual means 8-11 %, bench/results/tuning/2026-11-24-s6), so
+    # the gap the variance measures is not how far the evidence itself is from the common space. Measured
+    # (session 7, BENCHMARKS.md): synthetic default, 3 splits, 8.91 % test H@1 for ours and for MMEA (free: 6.57 /
+    # 7.37 %); FB15K*-DB15K R+N 10.83 % (free 11.05 %): with no pictures, the numerical encoder learns nothing
+    # from L_csl alone (numerical space 0.3 % H@1). So "free" stays the default.
+    modal_means: str = "free"
+    # How stage 2 learns the visual / numerical variances (ours; the paper does not say). "gradient": Adam, like
+    # every other parameter. "closed_form": before each L_csl step, each batch entity's modal variance is set to
+    # L_csl's exact minimiser over it, s_e^m = s_e + (mu_e^m - mu_e)^2 per dimension, clamped to
+    # [var_min, var_max] (L_vis / L_num's own pull on the variance is then not used). Why: Adam normalises each
+    # coordinate's step, so from the floor every variance climbs at the same rate and stops where momentum left
+    # it, whatever its evidence — measured on synthetic data (floor 1e-4): learned visual variances 0.0509 /
+    # 0.0511 for true / swapped pictures while their minimisers were 0.0107 / 0.0134 (ratio 1.26).
+    modal_variance_update: str = "gradient"
     numeric_norm: str = "zscore"  # paper: "normalised by attribute name"; zscore | minmax | quantile (ours)
     rbf_width: float = 0.25  # ours: sigma of the RBF kernels, in normalised units
     cnn_channels: int = 8  # ours: channels of the small numerical CNN
@@ -82,6 +104,11 @@ class ModelConfig:
             raise ValueError("need 0 < var_min <= var_init <= var_max")
         if self.numeric_norm not in NUMERIC_NORMS:
             raise ValueError(f"numeric_norm must be one of {NUMERIC_NORMS}, got {self.numeric_norm!r}")
+        if self.modal_variance_update not in MODAL_VARIANCE_UPDATES:
+            raise ValueError(f"modal_variance_update must be one of {MODAL_VARIANCE_UPDATES}, "
+                             f"got {self.modal_variance_update!r}")
+        if self.modal_means not in MODAL_MEANS:
+            raise ValueError(f"modal_means must be one of {MODAL_MEANS}, got {self.modal_means!r}")
         if self.numeric_negatives < 0:
             raise ValueError(f"numeric_negatives must be >= 0, got {self.numeric_negatives}")
 

@@ -13,6 +13,12 @@ numerical). Losses, updated in turn each epoch (MMEA's scheme):
 Losses are means over the batch (the paper writes sums; with Adam the difference is a learning-rate scale).
 Two stages: stage 1 learns means with every variance fixed at ``var_init``; stage 2 frees the variances and
 clamps them to ``[var_min, var_max]`` after each step.
+
+``modal_means = "encoder"`` (ours, off by default) makes ``mu_e^v`` / ``mu_e^n`` the average encoding of the
+entity's own pictures / numerical triples instead of a free parameter, and drops ``L_vis`` / ``L_num`` (with tied
+means they would only pull an entity's encodings together, which a constant encoder satisfies): ``L_csl`` trains
+the encoders towards the common space and sets the modal variances, so the gap a modal variance measures is the
+gap between the evidence itself and the common mean.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from gaussea.modalities.relational import (
 from gaussea.modalities.visual import ImageEncoder
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs, exchange_triples
+from gaussea.models.owners import RowsByOwner
 from gaussea.models.tables import GaussianTable
 
 LOSS_MODALITY = {"rel": "r", "vis": "v", "num": "n"}
@@ -51,6 +58,7 @@ class GaussianCommonSpace(AlignmentModel):
         self.use_rel = "r" in use
         self.use_vis = "v" in use and len(inputs.image_owner) > 0
         self.use_num = "n" in use and len(inputs.num_entity) > 0
+        self.encoded_modal_means = config.modal_means == "encoder"
 
         def table(num: int, init_std: float = config.init_std) -> GaussianTable:
             return GaussianTable(num, d, init_std=init_std, var_init=config.var_init,
@@ -70,6 +78,8 @@ class GaussianCommonSpace(AlignmentModel):
             self.image_encoder = ImageEncoder(inputs.image_features.shape[1], d,
                                               standardise=config.standardise_images,
                                               features=inputs.image_features)
+            if self.encoded_modal_means:
+                self.image_rows = RowsByOwner(inputs.image_owner, n)
         if self.use_num:
             self.num_ent = table(n)
             self.numeric_encoder = NumericEncoder(
@@ -79,6 +89,8 @@ class GaussianCommonSpace(AlignmentModel):
             owners = torch.unique(inputs.num_entity)  # sorted: left-graph owners first
             self.register_buffer("numeric_owners", owners, persistent=False)
             self.numeric_owner_left = int((owners < inputs.num_left).sum())
+            if self.encoded_modal_means:
+                self.numeric_rows = RowsByOwner(inputs.num_entity, n)
         self.register_buffer("has_image", inputs.has_images(), persistent=False)
         self.register_buffer("has_number", inputs.has_numbers(), persistent=False)
         self.set_stage(1)
@@ -88,9 +100,12 @@ class GaussianCommonSpace(AlignmentModel):
         names = []
         if self.use_rel:
             names.append("rel")
-        if self.use_vis:
+        # With encoder means L_vis / L_num only measure how far an entity's own encodings lie from their average:
+        # minimising that rewards an encoder that maps every row alike (FB15K*-DB15K: the numerical encoder went
+        # constant, L_num = softplus(0) by epoch 10), so in that mode the encoders learn from L_csl alone.
+        if self.use_vis and not self.encoded_modal_means:
             names.append("vis")
-        if self.use_num:
+        if self.use_num and not self.encoded_modal_means:
             names.append("num")
         names.append("csl")
         if len(self.inputs.train_pairs):
@@ -119,17 +134,60 @@ class GaussianCommonSpace(AlignmentModel):
         """Relational entity Gaussians as every loss sees them (means on the unit sphere by default)."""
         return self.rel_ent.lookup(idx, normalise=self.cfg.unit_means)
 
-    def _modal_entity(self, table: GaussianTable, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Visual / numerical entity Gaussians as every loss sees them (``unit_modal_means``: on the sphere)."""
-        return table.lookup(idx, normalise=self.cfg.unit_modal_means)
+    def _modal_entity(self, space: str, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Visual (``space="vis"``) / numerical (``"num"``) entity Gaussians as every loss sees them.
+
+        The variance is the entity's table row; the mean is its table row (``modal_means = "free"``) or the
+        average encoding of its rows (``"encoder"``, each distinct entity encoded once); ``unit_modal_means``
+        puts it on the unit sphere.
+        """
+        table = self.vis_ent if space == "vis" else self.num_ent
+        if not self.encoded_modal_means:
+            return table.lookup(idx, normalise=self.cfg.unit_modal_means)
+        _, var = table.lookup(idx)
+        grouping = self.image_rows if space == "vis" else self.numeric_rows
+        entities, inverse = torch.unique(idx.reshape(-1), return_inverse=True)
+        rows, segment = grouping.rows(entities)
+        encoded = self._encode_images(rows) if space == "vis" else self._encode_numbers(rows)
+        mean = grouping.segment_mean(encoded, segment, entities)
+        if self.cfg.unit_modal_means:
+            mean = F.normalize(mean, dim=-1)
+        return mean[inverse].view(*idx.shape, -1), var
+
+    def _encode_images(self, rows: torch.Tensor) -> torch.Tensor:
+        """``tanh(M1 i)`` for the given picture rows."""
+        return self.image_encoder(self.inputs.image_features[rows])
+
+    def _encode_numbers(self, rows: torch.Tensor) -> torch.Tensor:
+        """The numerical encoding of the given (entity, attribute, value) rows; each distinct (attribute, value)
+        is encoded once (numbers repeat a lot: years, counts)."""
+        attr, value = self.inputs.num_attribute[rows], self.inputs.num_value[rows]
+        keys = torch.stack([attr.double(), value.double()], 1)
+        uniq, inverse = torch.unique(keys, dim=0, return_inverse=True)
+        return self.numeric_encoder(uniq[:, 0].long(), uniq[:, 1].float())[inverse]
+
+    def _modal_means_all(self, space: str, chunk: int = 4096) -> torch.Tensor:
+        """Every entity's visual / numerical mean as the losses see it, computed in chunks without gradients."""
+        with torch.no_grad():
+            ids = torch.arange(self.inputs.num_entities, device=self.common.mean.device)
+            return torch.cat([self._modal_entity(space, part)[0] for part in ids.split(chunk)])
 
     def set_stage(self, stage: int) -> None:
         self.stage = stage
         for table in self._tables():
             frozen = ((table is self.common and not self.cfg.free_common_variance)
                       or (not self.cfg.free_relational_variance and self.use_rel
-                          and (table is self.rel_ent or table is self.rel)))
+                          and (table is self.rel_ent or table is self.rel))
+                      or (self._closed_form_variances and table in self._modal_tables()))
             table.set_variance_trainable(stage >= 2 and not frozen)
+
+    @property
+    def _closed_form_variances(self) -> bool:
+        return self.cfg.modal_variance_update == "closed_form"
+
+    def _modal_tables(self) -> list[GaussianTable]:
+        return [t for t, used in ((getattr(self, "vis_ent", None), self.use_vis),
+                                  (getattr(self, "num_ent", None), self.use_num)) if used]
 
     def entity_embeddings(self) -> tuple[Embeddings, Embeddings]:
         n1 = self.inputs.num_left
@@ -139,13 +197,15 @@ class GaussianCommonSpace(AlignmentModel):
     def space_embeddings(self) -> dict[str, tuple[Embeddings, Embeddings]]:
         n1 = self.inputs.num_left
         out = {}
-        for label, used, attr in (("relational", self.use_rel, "rel_ent"), ("visual", self.use_vis, "vis_ent"),
-                                  ("numerical", self.use_num, "num_ent")):
+        if self.use_rel:
+            mean, var = self.rel_ent.mean.detach(), self.rel_ent.var.detach()
+            if self.cfg.unit_means:
+                mean = F.normalize(mean, dim=-1)
+            out["relational"] = (Embeddings(mean[:n1], var[:n1]), Embeddings(mean[n1:], var[n1:]))
+        for label, used, space, table in (("visual", self.use_vis, "vis", "vis_ent"),
+                                          ("numerical", self.use_num, "num", "num_ent")):
             if used:
-                table: GaussianTable = getattr(self, attr)
-                mean, var = table.mean.detach(), table.var.detach()
-                if (self.cfg.unit_means if label == "relational" else self.cfg.unit_modal_means):
-                    mean = F.normalize(mean, dim=-1)
+                mean, var = self._modal_means_all(space), getattr(self, table).var.detach()
                 out[label] = (Embeddings(mean[:n1], var[:n1]), Embeddings(mean[n1:], var[n1:]))
         return out
 
@@ -189,24 +249,20 @@ class GaussianCommonSpace(AlignmentModel):
 
     def _loss_vis(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         owner = self.inputs.image_owner[idx]
-        mu_i = self.image_encoder(self.inputs.image_features[idx])
-        m, s = self._modal_entity(self.vis_ent, owner)
+        mu_i = self._encode_images(idx)
+        m, s = self._modal_entity("vis", owner)
         return F.softplus(kl(m, s, mu_i, torch.full((), self.cfg.image_var, device=mu_i.device))).mean()
 
     def _loss_num(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         ent = self.inputs.num_entity[idx]
-        attr, value = self.inputs.num_attribute[idx], self.inputs.num_value[idx]
-        # Encode each distinct (attribute, value) of the batch once (numbers repeat a lot: years, counts).
-        keys = torch.stack([attr.double(), value.double()], 1)
-        uniq, inverse = torch.unique(keys, dim=0, return_inverse=True)
-        mu_n = self.numeric_encoder(uniq[:, 0].long(), uniq[:, 1].float())[inverse]
-        m, s = self._modal_entity(self.num_ent, ent)
+        mu_n = self._encode_numbers(idx)
+        m, s = self._modal_entity("num", ent)
         var_n = torch.full((), self.cfg.numeric_var, device=mu_n.device)  # (a fill: no host-to-GPU copy)
         loss = F.softplus(kl(m, s, mu_n, var_n)).mean()
         k = self.cfg.numeric_negatives
         if k:
             owners = self._random_numeric_owner(ent.repeat_interleave(k), generator)
-            m_neg, s_neg = self._modal_entity(self.num_ent, owners)
+            m_neg, s_neg = self._modal_entity("num", owners)
             loss = loss + F.softplus(-kl(m_neg, s_neg, mu_n.repeat_interleave(k, 0), var_n)).mean()
         return loss
 
@@ -217,15 +273,27 @@ class GaussianCommonSpace(AlignmentModel):
         pick = uniform_in_side_block(right, self.numeric_owner_left, len(self.numeric_owners), generator)
         return self.numeric_owners[pick]
 
+    def _assign_modal_variances(self, idx: torch.Tensor) -> None:
+        """``modal_variance_update = "closed_form"``: set each modal variance of the batch to L_csl's minimiser
+        over it, ``s_e + (mu_e^m - mu_e)^2`` (KL(N_e || N_e^m) is convex in 1/s_e^m with that stationary point)."""
+        with torch.no_grad():
+            m, s = self.common.lookup(idx)
+            for space, used, table in (("vis", self.use_vis, "vis_ent"), ("num", self.use_num, "num_ent")):
+                if used:
+                    modal_mean, _ = self._modal_entity(space, idx)
+                    getattr(self, table).assign_variance_(idx, s + (modal_mean - m) ** 2)
+
     def _loss_csl(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.stage >= 2 and self._closed_form_variances:
+            self._assign_modal_variances(idx)
         m, s = self.common.lookup(idx)
         total = torch.zeros(len(idx), device=m.device)
         if self.use_rel:
             total = total + kl(m, s, *self._rel_entity(idx))
         if self.use_vis:
-            total = total + kl(m, s, *self._modal_entity(self.vis_ent, idx)) * self.has_image[idx]
+            total = total + kl(m, s, *self._modal_entity("vis", idx)) * self.has_image[idx]
         if self.use_num:
-            total = total + kl(m, s, *self._modal_entity(self.num_ent, idx)) * self.has_number[idx]
+            total = total + kl(m, s, *self._modal_entity("num", idx)) * self.has_number[idx]
         return total.mean()
 
     def _loss_ac(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -71,6 +71,15 @@ class GaussianTable(nn.Module):
             return mean, torch.full((), self.var_init, device=self.mean.device)
         return mean, _rows(self.var, idx)
 
+    def assign_variance_(self, idx: torch.Tensor, value: torch.Tensor) -> None:
+        """Set the variance rows ``idx`` to ``value`` clamped to ``[var_min, var_max]`` (a closed-form update,
+        outside the optimiser); lookups return the rows from then on."""
+        if self.var is None:
+            raise ValueError("this table has no variances")
+        with torch.no_grad():
+            self.var.index_copy_(0, idx, value.clamp(self.var_min, self.var_max).to(self.var.dtype))
+        self.var_trained.fill_(True)
+
     def clamp_(self) -> None:
         """Clamp trainable variances after an optimiser step.
 
