@@ -12,37 +12,16 @@ ratio near 1 however different the minimisers are. Writes the figures with comma
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-import tempfile
-from pathlib import Path
-
 import torch
-
-from gaussea.cli import apply_overrides
-from gaussea.config import RunConfig
-from gaussea.provenance import provenance
-from gaussea.runner import run
+from synthetic_probe import parse_args, swapped_pictures, train, write_record
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-    base = RunConfig().to_dict()
-    base["train"].update(progress=False, threads=1)
-    apply_overrides(base, args.set)
-    cfg = RunConfig.from_dict(base)
-    with tempfile.TemporaryDirectory() as tmp:
-        result = run(cfg, Path(tmp) / "run")
-    model, pair = result.model, result.pair
-    n1, n = model.inputs.num_left, model.inputs.num_entities
-    masks = pair.meta["corrupted_image"]
-    swapped = torch.zeros(n, dtype=torch.bool)
-    swapped[torch.as_tensor(masks["left"], dtype=torch.long)] = True
-    swapped[n1 + torch.as_tensor(masks["right"], dtype=torch.long)] = True
+    args = parse_args(__doc__.splitlines()[0])
+    result = train(args.set)
+    model = result.model
+    n = model.inputs.num_entities
+    swapped = swapped_pictures(result)
     has = model.inputs.has_images()
     with torch.no_grad():
         ids = torch.arange(n)
@@ -56,11 +35,7 @@ def main() -> None:
         true_mean, swapped_mean = float(values[has & ~swapped].mean()), float(values[has & swapped].mean())
         record[label] = {"true_mean": true_mean, "swapped_mean": swapped_mean, "ratio": swapped_mean / true_mean}
         print(f"{label:14s} true {true_mean:.5f}  swapped {swapped_mean:.5f}  ratio {swapped_mean / true_mean:.3f}")
-    record.update(provenance([sys.executable, *sys.argv]))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
-
+    write_record(args.out, record)
 
 if __name__ == "__main__":
     main()

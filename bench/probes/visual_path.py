@@ -18,21 +18,12 @@ Writes the figures with command, date, machine and revision to ``--out``.
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import torch
 import torch.nn.functional as F
+from synthetic_probe import parse_args, swapped_pictures, train, write_record
 
-from gaussea.cli import apply_overrides
-from gaussea.config import RunConfig
 from gaussea.evaluate import Embeddings, evaluate_alignment
-from gaussea.provenance import provenance
-from gaussea.runner import run
 
 
 def rank(x: torch.Tensor, n1: int, test: torch.Tensor) -> dict:
@@ -57,17 +48,9 @@ def rank_auc(positive: torch.Tensor, negative: torch.Tensor) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-    base = RunConfig().to_dict()
-    base["train"].update(progress=False, threads=1)
-    apply_overrides(base, args.set)
-    cfg = RunConfig.from_dict(base)
-    with tempfile.TemporaryDirectory() as tmp:
-        result = run(cfg, Path(tmp) / "run")
-    model, pair, split = result.model, result.pair, result.split
+    args = parse_args(__doc__.splitlines()[0])
+    result = train(args.set)
+    model, split = result.model, result.split
     inputs = model.inputs
     n1, n = inputs.num_left, inputs.num_entities
     test = torch.as_tensor(np.asarray(split.test))
@@ -78,10 +61,7 @@ def main() -> None:
         per_entity = per_entity / count.clamp_min(1).unsqueeze(1)
         vis_mean = model._modal_means_all("vis")
         common = model.common.mean.detach()
-    masks = pair.meta["corrupted_image"]
-    corrupted = torch.zeros(n, dtype=torch.bool)
-    corrupted[torch.as_tensor(masks["left"], dtype=torch.long)] = True
-    corrupted[n1 + torch.as_tensor(masks["right"], dtype=torch.long)] = True
+    corrupted = swapped_pictures(result)
     has = inputs.has_images()
     cos_enc = F.cosine_similarity(vis_mean, per_entity, dim=1)
     cos_common = F.cosine_similarity(vis_mean, common, dim=1)
@@ -109,13 +89,9 @@ def main() -> None:
     agreement["visual variance AUC swapped > clean"] = rank_auc(vis_var[has & corrupted], vis_var[has & ~corrupted])
     for k, v in agreement.items():
         print(f"{k:38s} {v:.4f}")
-    record = {"probe": "visual_path", "dataset": "synthetic default, 20 % split 0", "overrides": args.set,
-              "model_test": result.metrics["test"]["test"], "spaces": rows, "agreement": agreement,
-              "variances": result.metrics.get("variance_by_corruption"), **provenance([sys.executable, *sys.argv])}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2, default=float) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
-
+    write_record(args.out, {"probe": "visual_path", "dataset": "synthetic default, 20 % split 0",
+                            "overrides": args.set, "model_test": result.metrics["test"]["test"], "spaces": rows,
+                            "agreement": agreement, "variances": result.metrics.get("variance_by_corruption")})
 
 if __name__ == "__main__":
     main()
