@@ -135,3 +135,19 @@ def test_evidence_variances_preset_trains_and_moves_the_visual_variances(tmp_pat
     assert float(var.mean()) > 2 * cfg.model.var_min  # moved off the floor
     queries = result.metrics["test"]["test"]["num_candidates"]
     assert result.metrics["test"]["test"]["hits@10"] > 3 * 10 / queries
+
+
+def test_closed_form_variances_are_refused_under_data_parallelism() -> None:
+    """Each rank would set a different shard of variances outside the optimiser: replicas would drift apart."""
+    from gaussea.config import TrainConfig
+    from gaussea.distributed import DistContext
+    from gaussea.train import Trainer
+
+    inputs = _inputs()
+    closed = build_model("gaussian", inputs, ModelConfig(modal_variance_update="closed_form"),
+                         torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="closed_form"):
+        Trainer(closed, TrainConfig(progress=False), distributed=DistContext(0, 2))
+    Trainer(closed, TrainConfig(progress=False), distributed=DistContext(0, 1))  # one process: fine
+    gradient = build_model("gaussian", inputs, ModelConfig(), torch.Generator().manual_seed(0))
+    Trainer(gradient, TrainConfig(progress=False), distributed=DistContext(0, 2))

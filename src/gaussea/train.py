@@ -114,6 +114,10 @@ class Trainer:
         if distributed is not None:
             from gaussea.distributed.ddp import DistributedLoss
 
+            blocker = model.data_parallel_blocker() if distributed.world_size > 1 else None
+            if blocker:
+                raise ValueError(blocker)
+
             self.sample_generator = distributed.rank_generator(config.seed)
             self._loss = DistributedLoss(model, distributed)
         # --- end distributed

@@ -62,6 +62,14 @@ class AlignmentModel(nn.Module, ABC):
     def set_stage(self, stage: int) -> None:  # noqa: B027 - optional hook
         """Switch to training stage ``stage`` (1-based)."""
 
+    def data_parallel_blocker(self) -> str | None:
+        """Why this model cannot train with its batches sharded over several processes (None: it can).
+
+        Data parallelism keeps replicas identical by averaging gradients; a model that writes parameters outside
+        the optimiser from its own shard would let them drift apart, so the trainer refuses it up front.
+        """
+        return None
+
     @abstractmethod
     def entity_embeddings(self) -> tuple[Embeddings, Embeddings]:
         """Left and right entity representations used for alignment (evaluation and retrieval)."""

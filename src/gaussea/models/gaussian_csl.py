@@ -181,6 +181,12 @@ class GaussianCommonSpace(AlignmentModel):
                       or (self._closed_form_variances and table in self._modal_tables()))
             table.set_variance_trainable(stage >= 2 and not frozen)
 
+    def data_parallel_blocker(self) -> str | None:
+        if self._closed_form_variances:
+            return ("model.modal_variance_update='closed_form' sets each rank's shard of modal variances outside "
+                    "the optimiser, so replicas would diverge: use 'gradient' or train in one process")
+        return None
+
     @property
     def _closed_form_variances(self) -> bool:
         return self.cfg.modal_variance_update == "closed_form"
