@@ -56,7 +56,9 @@ def test_user_preset_file_extends_builtin(tmp_path: Path) -> None:
     path = tmp_path / "mine.toml"
     path.write_text('description = "x"\nextends = "dbp15k"\n[train]\nlr = 0.005\n[data]\ndataset = "dbp15k-fr_en"\n')
     data = load_preset(str(path))
-    assert data["train"]["lr"] == 0.005 and data["train"]["stage1_epochs"] == 40
+    assert data["train"]["lr"] == 0.005  # the user's value wins
+    assert data["train"]["stage1_epochs"] == load_preset("dbp15k")["train"]["stage1_epochs"]  # the rest inherited
+    assert data["model"]["var_max"] == load_preset("paper")["model"]["var_max"]  # through dbp15k from paper
     assert data["data"]["dataset"] == "dbp15k-fr_en" and data["data"]["ratio"] == 0.3
     assert "description" not in data and "extends" not in data
 
