@@ -18,7 +18,10 @@ clamps them to ``[var_min, var_max]`` after each step.
 entity's own pictures / numerical triples instead of a free parameter, and drops ``L_vis`` / ``L_num`` (with tied
 means they would only pull an entity's encodings together, which a constant encoder satisfies): ``L_csl`` trains
 the encoders towards the common space and sets the modal variances, so the gap a modal variance measures is the
-gap between the evidence itself and the common mean.
+gap between the evidence itself and the common mean. (The tables' mean rows then go unused.)
+``modal_variance_update = "closed_form"`` (ours, off by default) sets each visual / numerical variance of an
+``L_csl`` batch to ``L_csl``'s minimiser over it before the step, instead of leaving it to Adam, whose normalised
+steps move every variance at the same rate whatever its evidence (measured: BENCHMARKS.md, session 7).
 """
 
 from __future__ import annotations
