@@ -181,3 +181,14 @@ def test_rel_entity_equals_lookup(unit_means: bool, size: int) -> None:
     ref_mean, ref_var = model.rel_ent.lookup(idx)
     torch.testing.assert_close(mean, F.normalize(ref_mean, dim=-1) if unit_means else ref_mean, rtol=0, atol=0)
     torch.testing.assert_close(var, ref_var, rtol=0, atol=0)
+
+
+def test_corrupted_scores_refuse_mixed_scalar_and_per_element_variances() -> None:
+    """The fused kernel handles all-scalar (stage 1) or all-per-element variances; a mix gets a clear error,
+    not a shape failure deep inside."""
+    b, k, d = 3, 2, 4
+    other = (torch.randn(b, 1 + k, d), torch.rand(b, 1 + k, d) + 0.5)
+    tail = (torch.randn(b, d), torch.rand(b, d) + 0.5)
+    rel = (torch.randn(b, d), torch.tensor(0.5))
+    with pytest.raises(ValueError, match="all be per-element or all 0-dim"):
+        kg2e_corrupted_scores(other, tail, rel, torch.zeros(b, k, dtype=torch.bool))

@@ -55,6 +55,10 @@ class _CorruptedKG2E(torch.autograd.Function):
                 tail_var: torch.Tensor, rel_mean: torch.Tensor, rel_var: torch.Tensor,
                 corrupt_head: torch.Tensor) -> torch.Tensor:
         scalar = rel_var.dim() == 0
+        if not (other_var.dim() == 0) == (tail_var.dim() == 0) == scalar:
+            raise ValueError("kg2e_corrupted_scores: the entity and relation variances must all be per-element or "
+                             "all 0-dim (untrained) scalars; got "
+                             f"{[tuple(v.shape) for v in (other_var, tail_var, rel_var)]}")
         # in_head: the group member's head is its ``other`` row (the positive, head corruptions); else its tail is
         in_head = torch.cat([torch.ones_like(corrupt_head[:, :1]), corrupt_head], 1)
         sign = 1.0 - 2.0 * in_head.to(other_mean.dtype).unsqueeze(-1)
