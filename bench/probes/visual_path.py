@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from synthetic_probe import parse_args, swapped_pictures, train, write_record
 
+from gaussea.commands.explain import auc_higher
 from gaussea.evaluate import Embeddings, evaluate_alignment
 
 
@@ -30,21 +31,6 @@ def rank(x: torch.Tensor, n1: int, test: torch.Tensor) -> dict:
     ones = torch.ones_like(x)
     m = evaluate_alignment(Embeddings(x[:n1], ones[:n1]), Embeddings(x[n1:], ones[n1:]), test, mode="test")
     return {k: m[k] for k in ("hits@1", "hits@10", "mrr")}
-
-
-def rank_auc(positive: torch.Tensor, negative: torch.Tensor) -> float:
-    """P(a positive's value > a negative's), ties counting one half (the Mann-Whitney AUC): how well the learned
-    variance alone tells swapped pictures from true ones (0.5: not at all)."""
-    values = torch.cat([positive, negative]).double()
-    order = torch.argsort(values)
-    ranks = torch.empty_like(values)
-    ranks[order] = torch.arange(1, len(values) + 1, dtype=torch.float64)
-    for v in torch.unique(values):  # average ranks over ties
-        tied = values == v
-        if tied.sum() > 1:
-            ranks[tied] = ranks[tied].mean()
-    n_pos, n_neg = len(positive), len(negative)
-    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def main() -> None:
@@ -86,7 +72,9 @@ def main() -> None:
         agreement[f"visual variance ratio swapped/clean, {where}"] = float(bad.mean() / good.mean())
         agreement[f"visual variance excess over floor ratio, {where}"] = float(
             (bad.mean() - model.cfg.var_min) / max(float(good.mean()) - model.cfg.var_min, 1e-12))
-    agreement["visual variance AUC swapped > clean"] = rank_auc(vis_var[has & corrupted], vis_var[has & ~corrupted])
+    # how well the learned variance alone tells swapped pictures from true ones (0.5: not at all)
+    agreement["visual variance AUC swapped > clean"] = auc_higher(vis_var[has & corrupted].numpy(),
+                                                                  vis_var[has & ~corrupted].numpy())
     for k, v in agreement.items():
         print(f"{k:38s} {v:.4f}")
     write_record(args.out, {"probe": "visual_path", "dataset": "synthetic default, 20 % split 0",

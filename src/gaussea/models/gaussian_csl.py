@@ -104,8 +104,8 @@ class GaussianCommonSpace(AlignmentModel):
         if self.use_rel:
             names.append("rel")
         # With encoder means L_vis / L_num only measure how far an entity's own encodings lie from their average:
-        # minimising that rewards an encoder that maps every row alike (FB15K*-DB15K: the numerical encoder went
-        # constant, L_num = softplus(0) by epoch 10), so in that mode the encoders learn from L_csl alone.
+        # minimising that rewards an encoder that maps every row alike (a constant encoder makes it zero), so in
+        # that mode the encoders learn from L_csl alone.
         if self.use_vis and not self.encoded_modal_means:
             names.append("vis")
         if self.use_num and not self.encoded_modal_means:
@@ -147,7 +147,7 @@ class GaussianCommonSpace(AlignmentModel):
         table = self.vis_ent if space == "vis" else self.num_ent
         if not self.encoded_modal_means:
             return table.lookup(idx, normalise=self.cfg.unit_modal_means)
-        _, var = table.lookup(idx)
+        var = table.variance_rows(idx)
         grouping = self.image_rows if space == "vis" else self.numeric_rows
         entities, inverse = torch.unique(idx.reshape(-1), return_inverse=True)
         rows, segment = grouping.rows(entities)
@@ -282,28 +282,27 @@ class GaussianCommonSpace(AlignmentModel):
         pick = uniform_in_side_block(right, self.numeric_owner_left, len(self.numeric_owners), generator)
         return self.numeric_owners[pick]
 
-    def _assign_modal_variances(self, idx: torch.Tensor) -> None:
-        """``modal_variance_update = "closed_form"``: set each modal variance of the batch to L_csl's minimiser
-        over it, ``s_e + (mu_e^m - mu_e)^2`` (KL(N_e || N_e^m) is convex in 1/s_e^m with that stationary point)."""
-        with torch.no_grad():
-            m, s = self.common.lookup(idx)
-            for space, used, table in (("vis", self.use_vis, "vis_ent"), ("num", self.use_num, "num_ent")):
-                if used:
-                    modal_mean, _ = self._modal_entity(space, idx)
-                    getattr(self, table).assign_variance_(idx, s + (modal_mean - m) ** 2)
-
     def _loss_csl(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if self.stage >= 2 and self._closed_form_variances:
-            self._assign_modal_variances(idx)
         m, s = self.common.lookup(idx)
         total = torch.zeros(len(idx), device=m.device)
         if self.use_rel:
             total = total + kl(m, s, *self._rel_entity(idx))
-        if self.use_vis:
-            total = total + kl(m, s, *self._modal_entity("vis", idx)) * self.has_image[idx]
-        if self.use_num:
-            total = total + kl(m, s, *self._modal_entity("num", idx)) * self.has_number[idx]
+        for space, used, has in (("vis", self.use_vis, self.has_image), ("num", self.use_num, self.has_number)):
+            if used:
+                modal_mean, modal_var = self._modal_entity(space, idx)
+                if self.stage >= 2 and self._closed_form_variances:
+                    modal_var = self._assign_modal_variance(space, idx, m, s, modal_mean)
+                total = total + kl(m, s, modal_mean, modal_var) * has[idx]
         return total.mean()
+
+    def _assign_modal_variance(self, space: str, idx: torch.Tensor, common_mean: torch.Tensor,
+                               common_var: torch.Tensor, modal_mean: torch.Tensor) -> torch.Tensor:
+        """``modal_variance_update = "closed_form"``: set the batch's modal variances to L_csl's minimiser over
+        them, ``s_e + (mu_e^m - mu_e)^2`` (KL(N_e || N_e^m) is convex in 1/s_e^m with that stationary point), and
+        return them as set (clamped)."""
+        table = self.vis_ent if space == "vis" else self.num_ent
+        with torch.no_grad():
+            return table.assign_variance_(idx, common_var + (modal_mean - common_mean) ** 2)
 
     def _loss_ac(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         pairs = self.inputs.train_pairs[idx]

@@ -63,22 +63,29 @@ class GaussianTable(nn.Module):
         mean = _rows(mean, idx)
         if normalise and not whole_table:
             mean = F.normalize(mean, dim=-1)
+        return mean, self.variance_rows(idx)
+
+    def variance_rows(self, idx: torch.Tensor) -> torch.Tensor | None:
+        """The variance rows of :meth:`lookup` alone (a broadcastable scalar while untrained; None without
+        variances), for callers that take the mean from elsewhere."""
         if self.var is None:
-            return mean, None
+            return None
         if not self.var_trained:
             # torch.full, not torch.tensor: on CUDA a fill kernel, where torch.tensor would copy from the host and
             # wait for the GPU at every lookup
-            return mean, torch.full((), self.var_init, device=self.mean.device)
-        return mean, _rows(self.var, idx)
+            return torch.full((), self.var_init, device=self.mean.device)
+        return _rows(self.var, idx)
 
-    def assign_variance_(self, idx: torch.Tensor, value: torch.Tensor) -> None:
+    def assign_variance_(self, idx: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         """Set the variance rows ``idx`` to ``value`` clamped to ``[var_min, var_max]`` (a closed-form update,
-        outside the optimiser); lookups return the rows from then on."""
+        outside the optimiser) and return them as set; lookups return the rows from then on."""
         if self.var is None:
             raise ValueError("this table has no variances")
         with torch.no_grad():
-            self.var.index_copy_(0, idx, value.clamp(self.var_min, self.var_max).to(self.var.dtype))
+            rows = value.clamp(self.var_min, self.var_max).to(self.var.dtype)
+            self.var.index_copy_(0, idx, rows)
         self.var_trained.fill_(True)
+        return rows
 
     def clamp_(self) -> None:
         """Clamp trainable variances after an optimiser step.
