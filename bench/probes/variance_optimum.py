@@ -37,5 +37,6 @@ def main() -> None:
         print(f"{label:14s} true {true_mean:.5f}  swapped {swapped_mean:.5f}  ratio {swapped_mean / true_mean:.3f}")
     write_record(args.out, record)
 
+
 if __name__ == "__main__":
     main()
