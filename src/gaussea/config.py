@@ -15,6 +15,7 @@ MODALITIES = ("r", "n", "v")
 NUMERIC_NORMS = ("zscore", "minmax", "quantile")
 MODAL_MEANS = ("free", "encoder")  # ModelConfig.modal_means
 MODAL_VARIANCE_UPDATES = ("gradient", "closed_form")  # ModelConfig.modal_variance_update
+NEGATIVE_SAMPLINGS = ("uniform", "truncated")  # ModelConfig.negative_sampling
 OPTIMISERS = ("adam", "lazy_adam", "lazy_common")
 
 
@@ -34,6 +35,15 @@ class ModelConfig:
     # 17.79 % test H@1 with 5 / 10 / 25 at 30 + 10 epochs, bench/results/tuning/2026-11-24-s6); 5 stays the default
     # because each negative costs time and the sparser benchmarks were tuned with 5.
     negatives: int = 5
+    # Which entity replaces the head or tail of a corrupted triple (the paper's D- is every filtered corruption;
+    # how to sample it is left open). "uniform": any entity of the same graph. "truncated": one of the
+    # (1 - truncated_epsilon) x |graph| entities whose relational means are most cosine-similar to the replaced
+    # one, the list recomputed every truncated_every epochs (BootEA's truncated uniform sampling, an option of
+    # OpenEA, which the paper used). A uniformly drawn corruption of a dense graph is mostly an easy negative
+    # with zero hinge; a near neighbour is what the ranking has to tell apart. Measured: BENCHMARKS.md.
+    negative_sampling: str = "uniform"
+    truncated_epsilon: float = 0.95
+    truncated_every: int = 10
     exchange: bool = True  # paper §3.2.1: exchange strategy over training seed pairs
     # KG2E constrains relational entity means to ||mu|| <= 1. We read them through an L2 normalisation instead
     # (||mu|| = 1, as OpenEA/MMEA's ent_l2_norm): measured on synthetic data it aligns far better than the
@@ -111,6 +121,12 @@ class ModelConfig:
             raise ValueError(f"modal_means must be one of {MODAL_MEANS}, got {self.modal_means!r}")
         if self.numeric_negatives < 0:
             raise ValueError(f"numeric_negatives must be >= 0, got {self.numeric_negatives}")
+        if self.negative_sampling not in NEGATIVE_SAMPLINGS:
+            raise ValueError(f"negative_sampling must be one of {NEGATIVE_SAMPLINGS}, got {self.negative_sampling!r}")
+        if not 0.0 <= self.truncated_epsilon < 1.0:
+            raise ValueError(f"truncated_epsilon must be in [0, 1), got {self.truncated_epsilon}")
+        if self.truncated_every < 1:
+            raise ValueError(f"truncated_every must be >= 1, got {self.truncated_every}")
 
 
 @dataclass

@@ -170,6 +170,7 @@ class Trainer:
 
     def run_epoch(self, epoch: int) -> dict[str, float]:
         self.model.set_stage(self.stage_of(epoch))
+        self.model.before_epoch(epoch)
         self.model.train()
         losses: dict[str, float] = {}
         for name in self.model.loss_names():

@@ -46,5 +46,9 @@ def build_model(name: str, inputs: AlignmentInputs, config: ModelConfig, generat
     builders = model_builders()
     if name not in builders:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(builders)}")
+    if config.negative_sampling != "uniform" and not getattr(builders[name], "supports_truncated_negatives", False):
+        able = ", ".join(n for n, b in builders.items() if getattr(b, "supports_truncated_negatives", False))
+        raise ValueError(f"model.negative_sampling={config.negative_sampling!r} is implemented for {able} only, "
+                         f"not {name!r}: use model.negative_sampling='uniform'")
     model = builders[name](inputs.to("cpu"), config, generator)
     return model if device is None else model.to(device)

@@ -30,6 +30,9 @@ class AlignmentModel(nn.Module, ABC):
     """Base class of every alignment model trained by :class:`gaussea.train.Trainer`."""
 
     num_stages: int = 1
+    # Whether the model implements ``model.negative_sampling = "truncated"`` (refreshes its sampler's neighbour
+    # lists in :meth:`before_epoch`); :func:`gaussea.models.build_model` refuses the setting for the others.
+    supports_truncated_negatives: bool = False
 
     def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> AlignmentModel:
         """``nn.Module._apply`` (behind ``to`` / ``cuda`` / ``cpu``), extended to the model's ``inputs``.
@@ -61,6 +64,11 @@ class AlignmentModel(nn.Module, ABC):
 
     def set_stage(self, stage: int) -> None:  # noqa: B027 - optional hook
         """Switch to training stage ``stage`` (1-based)."""
+
+    def before_epoch(self, epoch: int) -> None:  # noqa: B027 - optional hook
+        """Called at the start of 1-based ``epoch``, after :meth:`set_stage`: per-epoch state (e.g. the
+        neighbour lists of truncated negative sampling). Must depend only on the model's state and ``epoch``,
+        so that every data-parallel replica, and a resumed run, computes the same."""
 
     def data_parallel_blocker(self) -> str | None:
         """Why this model cannot train with its batches sharded over several processes (None: it can).

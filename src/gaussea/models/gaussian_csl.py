@@ -51,6 +51,7 @@ LOSS_MODALITY = {"rel": "r", "vis": "v", "num": "n"}
 
 class GaussianCommonSpace(AlignmentModel):
     num_stages = 2
+    supports_truncated_negatives = True
 
     def __init__(self, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator) -> None:
         super().__init__()
@@ -74,8 +75,10 @@ class GaussianCommonSpace(AlignmentModel):
             positives = (exchange_triples(inputs.triples, inputs.train_pairs, n) if config.exchange
                          else inputs.triples)
             self.register_buffer("positives", positives, persistent=False)
+            truncated = config.negative_sampling == "truncated"
             self.sampler = NegativeSampler(positives, inputs.side_of_entity, inputs.num_left,
-                                           inputs.num_relations)
+                                           inputs.num_relations,
+                                           neighbour_share=1.0 - config.truncated_epsilon if truncated else 0.0)
         if self.use_vis:
             self.vis_ent = table(n)
             self.image_encoder = ImageEncoder(inputs.image_features.shape[1], d,
@@ -132,6 +135,14 @@ class GaussianCommonSpace(AlignmentModel):
             table.clamp_()
         if name == "rel" and not self.cfg.unit_means and self.cfg.max_norm is not None:
             self.rel_ent.renorm_(self.cfg.max_norm)
+
+    def before_epoch(self, epoch: int) -> None:
+        """Truncated sampling: uniform negatives for the first ``truncated_every`` epochs (random means have no
+        neighbours worth the name), then neighbour lists from the relational means, recomputed every
+        ``truncated_every`` epochs (OpenEA's schedule)."""
+        every = self.cfg.truncated_every
+        if self.use_rel and self.sampler.truncated and epoch > 1 and (epoch - 1) % every == 0:
+            self.sampler.refresh_neighbours(self.rel_ent.mean)
 
     def _rel_entity(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Relational entity Gaussians as every loss sees them (means on the unit sphere by default)."""
