@@ -42,7 +42,7 @@ class ModelConfig:
     # OpenEA, which the paper used). A uniformly drawn corruption of a dense graph is mostly an easy negative
     # with zero hinge; a near neighbour is what the ranking has to tell apart. Measured: BENCHMARKS.md.
     negative_sampling: str = "uniform"
-    truncated_epsilon: float = 0.95
+    truncated_epsilon: float = 0.98
     truncated_every: int = 10
     exchange: bool = True  # paper §3.2.1: exchange strategy over training seed pairs
     # KG2E constrains relational entity means to ||mu|| <= 1. We read them through an L2 normalisation instead
