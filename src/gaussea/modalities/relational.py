@@ -172,8 +172,14 @@ def uniform_in_side_block(right: torch.Tensor, num_left: int, num_total: int,
     """
     size = torch.where(right, num_total - num_left, num_left).clamp_min(1)
     start = torch.where(right, num_left, 0)
-    u = torch.rand(right.shape, generator=generator).to(right.device)
-    return start + (u * size).long().clamp_max(size - 1)
+    return start + uniform_below(size, generator)
+
+
+def uniform_below(size: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Per element of ``size`` (positive integers), an index drawn uniformly from ``[0, size)``: the one draw behind
+    every corruption, uniform or among neighbours. Uniforms come from the CPU ``generator``, moved to the device."""
+    u = torch.rand(size.shape, generator=generator).to(size.device)
+    return (u * size).long().clamp_max(size - 1)
 
 
 class NegativeSampler(nn.Module):
@@ -238,9 +244,7 @@ class NegativeSampler(nn.Module):
             return random_same_graph(old, self.side_of_entity, self.num_left, generator)
         right = self.side_of_entity[old] != 0
         count = torch.where(right, self.neighbour_counts[1], self.neighbour_counts[0])
-        u = torch.rand(old.shape, generator=generator).to(old.device)
-        column = (u * count).long().clamp_max(count - 1)
-        return self.neighbours[old, column].long()
+        return self.neighbours[old, uniform_below(count, generator)].long()
 
     def sample(self, batch: torch.Tensor, k: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Return negatives ``(b, k, 3)`` and a float mask ``(b, k)`` that is 0 for filtered ones."""
