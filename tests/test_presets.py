@@ -135,3 +135,15 @@ def test_long_fb_preset_is_the_measured_configuration() -> None:
     # The run asked for r,n; the preset keeps the paper's r,n,v, which on this data (no image features) is r,n.
     assert set(recorded["model"]["modalities"]) == {"r", "n"} <= set(preset["model"]["modalities"])
     assert preset["model_name"] == recorded["model_name"]
+
+
+def test_set_splits_a_plain_string_for_a_list_key_on_commas() -> None:
+    """``--set model.modalities=r,n`` means the list ["r", "n"] (it used to reach the config as the string "r,n");
+    JSON lists and scalar keys are parsed as before."""
+    from gaussea.cli import apply_overrides
+
+    cfg = RunConfig().to_dict()
+    apply_overrides(cfg, ["model.modalities=r, n", "eval.ks=[1, 3]", "model.negative_sampling=truncated"])
+    assert cfg["model"]["modalities"] == ["r", "n"] and cfg["eval"]["ks"] == [1, 3]
+    assert cfg["model"]["negative_sampling"] == "truncated"
+    assert list(RunConfig.from_dict(cfg).model.modalities) == ["r", "n"]

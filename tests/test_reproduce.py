@@ -184,3 +184,40 @@ def test_busy_cells_are_skipped_and_counted(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "runs" / "table1.json").read_text())
     assert summary["runs"] == {"ran": 0, "skipped": 0, "busy": 1, "failed": 0}
     assert not (cell / "metrics.json").exists()
+
+
+def test_preset_option_bases_every_run_on_it_and_keeps_its_stage_split() -> None:
+    """``--preset fb15k-db15k-long`` (30 + 30, truncated negatives): 60 epochs are its 30 + 30, and the sampler
+    reaches MMEA as well as ours."""
+    share = preset_stage2_share(["fb15k-db15k"], "fb15k-db15k-long")
+    budget = Budget(60, None, share)
+    assert budget.stages() == (30, 30)
+    for model in ("gaussian", "mmea"):
+        cfg = run_config(RunSpec("fb15k-db15k", model, 0.5, 1), budget, None, [], 1, "fb15k-db15k-long")
+        assert (cfg.model.negative_sampling, cfg.model.negatives, cfg.train.threads) == ("truncated", 10, 1)
+        assert (cfg.data.ratio, cfg.data.split, cfg.model_name) == (0.5, 1, model)
+    default = run_config(RunSpec("fb15k-db15k", "gaussian", 0.2, 0), budget, None, [], None)
+    assert default.model.negative_sampling == "uniform"
+
+
+def test_preset_with_a_sampler_a_baseline_lacks_is_refused_before_anything_runs(tmp_path: Path,
+                                                                              capsys: pytest.CaptureFixture) -> None:
+    assert reproduce(tmp_path, "--preset", "fb15k-db15k-long", "--models", "transe,mmea") == 2
+    assert "transe cannot draw truncated negatives" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_table2_under_a_truncated_preset_runs_and_says_how_negatives_were_drawn(tmp_path: Path) -> None:
+    assert main(["reproduce", "table2", "--dataset", "synthetic", "--splits", "1", "--ratios", "0.2",
+                 "--epochs", "2", "--preset", "fb15k-db15k-long", "--set", "data.options.num_entities=120",
+                 "--set", "model.dim=16", "--threads", "1",
+                 "--results-root", str(tmp_path / "runs"), "--out-md", str(tmp_path / "t2.md")]) == 0
+    md = (tmp_path / "t2.md").read_text()
+    assert "| 20% | MMEA |" in md and "| 20% | Ours (Gaussian) |" in md
+    assert "two-stage models: 1 + 1" in md
+    assert "10 negatives per positive drawn among the replaced entity's nearest neighbours" in md
+    assert "MMEA got the same sampler" in md
+    summary = json.loads((tmp_path / "runs" / "table2.json").read_text())
+    assert summary["preset"] == "fb15k-db15k-long" and summary["runs"]["ran"] == 2
+    saved = json.loads((tmp_path / "runs" / "synthetic" / "mmea" / "r0.2" / "s0" / "config.json").read_text())
+    assert saved["model"]["negative_sampling"] == "truncated"

@@ -28,7 +28,10 @@ def _parse_value(text: str) -> Any:
 
 
 def apply_overrides(cfg_dict: dict, assignments: list[str]) -> None:
-    """Apply ``section.key=value`` overrides (values parsed as JSON when possible) to a config dict."""
+    """Apply ``section.key=value`` overrides (values parsed as JSON when possible) to a config dict.
+
+    A plain string given for a list-valued key is split on commas (``model.modalities=r,n``), as the CLI's own
+    list flags are; without this it would reach the config as a string and be read character by character."""
     for item in assignments:
         if "=" not in item:
             raise ValueError(f"--set expects section.key=value, got {item!r}")
@@ -39,7 +42,10 @@ def apply_overrides(cfg_dict: dict, assignments: list[str]) -> None:
             if not isinstance(node.get(key), dict):
                 raise ValueError(f"--set {item!r}: {key!r} is not a config section")
             node = node[key]
-        node[keys[-1]] = _parse_value(value)
+        parsed = _parse_value(value)
+        if isinstance(node.get(keys[-1]), (list, tuple)) and isinstance(parsed, str):
+            parsed = [part.strip() for part in parsed.split(",") if part.strip()]
+        node[keys[-1]] = parsed
 
 
 def load_config_file(path: Path) -> dict:

@@ -20,7 +20,9 @@ CSLS k and candidate modes) and the same shared hyper-parameters (dimension, neg
 Model-specific hyper-parameters are each baseline's published / OpenEA defaults (the ``*Params`` dataclasses in
 ``gaussea/models/``), with no per-dataset tuning for any baseline. Ours has one exception, stated under every
 table it affects: the ``fb15k-db15k`` preset's two stage-2 settings were chosen on FB15K*-DB15K (split 0).
-The base configuration is the dataset's preset (``gaussea presets``), or ``paper`` for datasets without one. The
+The base configuration is the dataset's preset (``gaussea presets``), or ``paper`` for datasets without one;
+``--preset NAME`` puts one preset under every run instead (e.g. ``fb15k-db15k-long``, whose truncated negative
+sampler only ours and MMEA implement: the other baselines refuse it, so use it for Table 2). The
 default dataset is FB15K-DB15K only: our FB15K-YAGO15K is partial (add it with ``--dataset fb15k-yago15k``).
 """
 
@@ -115,13 +117,14 @@ def plan(datasets: Sequence[str], models: Sequence[str], ratios: Sequence[float]
 
 
 def run_config(spec: RunSpec, budget: Budget, data_dir: str | None, overrides: Sequence[str],
-               threads: int | None) -> Any:
-    """The resolved RunConfig of one run: preset, then the grid cell, the budget and ``--set`` overrides."""
+               threads: int | None, preset: str | None = None) -> Any:
+    """The resolved RunConfig of one run: preset (``preset``, else the dataset's), then the grid cell, the budget
+    and ``--set`` overrides."""
     from gaussea.cli import apply_overrides
     from gaussea.config import RunConfig
     from gaussea.presets import apply_preset, preset_names
 
-    base = apply_preset(RunConfig().to_dict(), base_preset(spec.dataset, preset_names()))
+    base = apply_preset(RunConfig().to_dict(), preset or base_preset(spec.dataset, preset_names()))
     base["data"].update(dataset=spec.dataset, data_dir=data_dir, ratio=spec.ratio, split=spec.split)
     base["model_name"] = spec.model
     group = MODAL_GROUP.get(spec.model)
@@ -136,14 +139,15 @@ def run_config(spec: RunSpec, budget: Budget, data_dir: str | None, overrides: S
     return RunConfig.from_dict(base)
 
 
-def preset_stage2_share(datasets: Sequence[str]) -> float:
-    """Stage 2's share of the epochs in the datasets' base preset (one value: the budget is one for the table)."""
+def preset_stage2_share(datasets: Sequence[str], preset: str | None = None) -> float:
+    """Stage 2's share of the epochs in the datasets' base preset (one value: the budget is one for the table);
+    ``preset``, when given, is every dataset's base."""
     from gaussea.config import RunConfig
     from gaussea.presets import apply_preset, preset_names
 
     shares = set()
     for dataset in datasets:
-        train = apply_preset(RunConfig().to_dict(), base_preset(dataset, preset_names()))["train"]
+        train = apply_preset(RunConfig().to_dict(), preset or base_preset(dataset, preset_names()))["train"]
         shares.add(train["stage2_epochs"] / max(1, train["stage1_epochs"] + train["stage2_epochs"]))
     if len(shares) > 1:
         raise ValueError(f"the datasets' presets split the epochs differently between the stages ({sorted(shares)}); "
@@ -496,10 +500,18 @@ def render_markdown(table: str, entries: Sequence[dict], notes: Sequence[str], b
 def shared_settings(configs: dict[RunSpec, Any]) -> str:
     cfg = next(iter(configs.values()))
     m, t = cfg.model, cfg.train
-    return (f"Shared settings: dim {m.dim}, {m.negatives} negatives per positive, Adam lr {t.lr}, "
+    return (f"Shared settings: dim {m.dim}, {m.negatives} negatives per positive{_sampler(m)}, Adam lr {t.lr}, "
             f"batch {t.batch_size}, train seed {t.seed}. Model-specific hyper-parameters: each baseline's "
             "published / OpenEA defaults (the *Params dataclasses in gaussea/models/), none tuned on these data"
             + _our_tuning(configs))
+
+
+def _sampler(model: Any) -> str:
+    """How the negatives were drawn, when not uniformly (the tables' first runs drew them uniformly)."""
+    if model.negative_sampling != "truncated":
+        return ""
+    return (f" drawn among the replaced entity's nearest neighbours (truncated sampling: "
+            f"{1 - model.truncated_epsilon:.0%} of its graph, lists refreshed every {model.truncated_every} epochs)")
 
 
 def _our_tuning(configs: dict[RunSpec, Any]) -> str:
@@ -508,11 +520,20 @@ def _our_tuning(configs: dict[RunSpec, Any]) -> str:
     not get."""
     tuned = sorted({spec.dataset for spec, cfg in configs.items() if spec.model == "gaussian"
                     and (not cfg.model.free_relational_variance or cfg.train.stage2_csl_steps != "match_rel")})
-    if not tuned:
+    truncated = any(spec.model == "gaussian" and cfg.model.negative_sampling == "truncated"
+                    for spec, cfg in configs.items())
+    if not tuned and not truncated:
         return ", ours included."
-    return (f". Ours: the stage-2 settings of the {', '.join(tuned)} preset (model.free_relational_variance, "
-            "train.stage2_csl_steps) were chosen among 5 variants on split 0's test links (BENCHMARKS.md), and "
-            "confirmed on splits 1-2; the baselines got no such tuning.")
+    text = "."
+    if tuned:
+        text += (f" Ours: the stage-2 settings of the {', '.join(tuned)} preset (model.free_relational_variance, "
+                 "train.stage2_csl_steps) were chosen among 5 variants on split 0's test links (BENCHMARKS.md), and "
+                 "confirmed on splits 1-2; the baselines got no such tuning.")
+    if truncated:
+        text += (" The truncated sampler's share, the number of negatives and the split of the epochs between the "
+                 "stages were chosen with our model on FB15K*-DB15K 20 % split 0's test links (BENCHMARKS.md, "
+                 "session 8); MMEA got the same sampler and epochs untuned.")
+    return text
 
 
 # --- command ------------------------------------------------------------------------------------
@@ -534,6 +555,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=["test", "all"], default="test", help="candidate mode shown in the table")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config value (all runs)")
     p.add_argument("--threads", type=int, help="torch threads per run")
+    p.add_argument("--preset", help="base preset of every run (default: each dataset's own preset)")
     p.add_argument("--render-only", action="store_true", help="do not train; render what is finished")
     p.set_defaults(func=cmd_reproduce)
 
@@ -557,14 +579,19 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     ratios = _comma(args.ratios, TABLE1_RATIOS if table == "table1" else TABLE2_RATIOS, float)
     datasets = args.datasets or list(DEFAULT_DATASETS)
     root = Path(args.results_root or Path("bench") / "results" / table)
-    budget = Budget(args.epochs, args.max_seconds, preset_stage2_share(datasets))
+    budget = Budget(args.epochs, args.max_seconds, preset_stage2_share(datasets, args.preset))
     known = model_builders()
     missing = [m for m in models if m not in known]
     for m in missing:
         print(f"gaussea reproduce: model {m!r} is not registered; its row is left empty", file=sys.stderr)
     specs = plan(datasets, models, ratios, args.splits)
     runnable = [s for s in specs if s.model in known]
-    configs = {s: run_config(s, budget, args.data_dir, args.set or [], args.threads) for s in runnable}
+    configs = {s: run_config(s, budget, args.data_dir, args.set or [], args.threads, args.preset) for s in runnable}
+    unable = sorted({s.model for s, cfg in configs.items() if cfg.model.negative_sampling != "uniform"
+                     and not getattr(known[s.model], "supports_truncated_negatives", False)})
+    if unable:
+        raise ValueError(f"model(s) {', '.join(unable)} cannot draw {configs[runnable[0]].model.negative_sampling} "
+                         "negatives (only ours and MMEA can); leave them out with --models or use a uniform preset")
     counts = no_runs()
     if not args.render_only:
         check_saved_configs(runnable, root, configs)
@@ -573,7 +600,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     notes = header_notes(entries, root, runnable, args.mode)
     markdown = render_markdown(table, entries, notes, budget, args.mode,
                                shared_settings(configs) if configs else "")
-    summary = {"table": table, "results_root": str(root), "mode": args.mode, "notes": notes,
+    summary = {"table": table, "results_root": str(root), "mode": args.mode, "notes": notes, "preset": args.preset,
                "budget": {"epochs": budget.epochs, "stages": list(budget.stages()), "max_seconds": budget.max_seconds},
                "datasets": datasets, "models": models, "ratios": ratios, "splits": args.splits,
                "runs": counts, "entries": entries, "ours_minus_mmea": paired_differences(entries, args.mode)}
