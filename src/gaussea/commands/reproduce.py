@@ -96,6 +96,7 @@ class Budget:
     epochs: int
     max_seconds: float | None
     stage2_share: float = 1 / 3
+    preset: str | None = None  # ``--preset``: named in the description instead of "the dataset preset"
 
     def stages(self) -> tuple[int, int]:
         stage2 = round(self.epochs * self.stage2_share)
@@ -104,7 +105,8 @@ class Budget:
     def describe(self) -> str:
         s1, s2 = self.stages()
         epochs = f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}"
-        text = (f"{epochs} per run for every model (two-stage models: {s1} + {s2}, the dataset preset's proportion; "
+        source = f"the {self.preset} preset's" if self.preset else "the dataset preset's"
+        text = (f"{epochs} per run for every model (two-stage models: {s1} + {s2}, {source} proportion; "
                 f"one-stage models train all {self.epochs} in their only stage)")
         if self.max_seconds is not None:
             text += f", wall-clock cap {self.max_seconds:g} s of training per run (checked after each epoch)"
@@ -579,7 +581,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     ratios = _comma(args.ratios, TABLE1_RATIOS if table == "table1" else TABLE2_RATIOS, float)
     datasets = args.datasets or list(DEFAULT_DATASETS)
     root = Path(args.results_root or Path("bench") / "results" / table)
-    budget = Budget(args.epochs, args.max_seconds, preset_stage2_share(datasets, args.preset))
+    budget = Budget(args.epochs, args.max_seconds, preset_stage2_share(datasets, args.preset), args.preset)
     known = model_builders()
     missing = [m for m in models if m not in known]
     for m in missing:
