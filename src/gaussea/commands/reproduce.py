@@ -592,8 +592,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     unable = sorted({s.model for s, cfg in configs.items() if cfg.model.negative_sampling != "uniform"
                      and not getattr(known[s.model], "supports_truncated_negatives", False)})
     if unable:
-        raise ValueError(f"model(s) {', '.join(unable)} cannot draw {configs[runnable[0]].model.negative_sampling} "
-                         "negatives (only ours and MMEA can); leave them out with --models or use a uniform preset")
+        sampling = next(cfg.model.negative_sampling for s, cfg in configs.items() if s.model in unable)
+        raise ValueError(f"model(s) {', '.join(unable)} cannot draw {sampling} negatives (only ours and MMEA can); "
+                         "leave them out with --models or use a uniform preset")
     counts = no_runs()
     if not args.render_only:
         check_saved_configs(runnable, root, configs)
