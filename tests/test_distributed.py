@@ -181,6 +181,18 @@ def torchrun_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp / "run"
 
 
+def _communicate_all(procs: list[subprocess.Popen], timeout: float) -> list[tuple[str, str]]:
+    """Every process's (stdout, stderr); on a timeout all are killed and the test fails with what each printed,
+    so a hang (e.g. one node's agent waiting in torchrun's exit barrier for a worker that died) is diagnosable."""
+    try:
+        return [p.communicate(timeout=timeout) for p in procs]
+    except subprocess.TimeoutExpired:
+        for p in procs:
+            p.kill()
+        tails = [f"node {i} rc {p.returncode}: {p.communicate()[1][-2000:]}" for i, p in enumerate(procs)]
+        pytest.fail(f"torchrun timed out after {timeout} s\n" + "\n".join(tails))
+
+
 def test_two_node_rendezvous_matches_one_node(torchrun_dir: Path, tmp_path: Path):
     """torchrun's multi-node arguments (``--nnodes 2 --node-rank i --master-addr --master-port``), emulated with
     two "nodes" of one process each on loopback: the same world size as the one-node run, so the same result
@@ -196,7 +208,7 @@ def test_two_node_rendezvous_matches_one_node(torchrun_dir: Path, tmp_path: Path
                "-m", "gaussea", "run", "--config", str(config), "--out", str(tmp_path / f"node{node}")]
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                                       cwd=tmp_path))
-    outputs = [p.communicate(timeout=300) for p in procs]
+    outputs = _communicate_all(procs, timeout=300)
     for p, (_, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err[-3000:]
     assert not (tmp_path / "node1").exists()  # node 1 holds rank 1 only: it writes nothing
@@ -264,3 +276,21 @@ def test_faiss_index_is_exact_at_full_effort(kind):
     want_scores, want_ids = top_k(source, target, torch.arange(50), 5, csls_k=None)
     assert recall_at_k(ids, want_ids) == 1.0
     torch.testing.assert_close(scores, want_scores, rtol=1e-5, atol=1e-5)
+
+
+def test_exit_now_flushes_and_keeps_the_exit_code(tmp_path: Path):
+    """A torchrun worker leaves through exit_now (no interpreter teardown): what it printed and logged still
+    arrives, and the exit code is the one asked for."""
+    script = ("import logging, sys\n"
+              "from gaussea.distributed.context import exit_now\n"
+              f"logging.basicConfig(filename={str(tmp_path / 'log.txt')!r}, level=logging.INFO)\n"
+              "logging.getLogger('x').info('logged line')\n"
+              "print('printed line', end='')\n"
+              "sys.stderr.write('stderr line')\n"
+              "exit_now(3)\n"
+              "print('never')\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 3
+    assert proc.stdout == "printed line" and proc.stderr == "stderr line"
+    assert "logged line" in (tmp_path / "log.txt").read_text()

@@ -165,6 +165,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if main:
         print_metrics(result.metrics)
         print(f"run directory: {result.run_dir}")
+    if distributed is not None:
+        from gaussea.distributed.context import exit_now
+
+        exit_now(0)  # a torchrun worker: skip the C++ teardown that can abort after the work is done
     return 0
 
 

@@ -71,6 +71,17 @@ class ModelConfig:
     # 7.37 %); FB15K*-DB15K R+N 10.83 % (free 11.05 %): with no pictures, the numerical encoder learns nothing
     # from L_csl alone (numerical space 0.3 % H@1). So "free" stays the default.
     modal_means: str = "free"
+    # How L_csl weighs the spaces (ours; the paper sums the KL terms with weight 1 and says nothing of scale).
+    # The common mean minimising L_csl is the precision-weighted average of the modal means, so a space whose
+    # means are short counts for little: on FB15K*-DB15K R+N the relational means are unit vectors and the free
+    # numerical means have norm 0.47 on average, the common means follow the relational ones (cosine 0.975), and
+    # ranking by relational + 0.5 x numerical cosine beats the common space by 1.2-1.8 points on every run probed
+    # (bench/results/tuning/2026-11-24-s9/space_fusion.json). csl_unit_modal_means reads the visual / numerical
+    # means through an L2 normalisation inside L_csl only (L_vis / L_num still see them as they are, unlike
+    # unit_modal_means, which collapsed the numerical space: 16.24 %, session 9); csl_weights scales each
+    # modality's KL term (keys r / v / n; a missing key is weight 1). Measured: BENCHMARKS.md, session 10.
+    csl_unit_modal_means: bool = False
+    csl_weights: dict = field(default_factory=lambda: {"r": 1.0, "v": 1.0, "n": 1.0})
     # How stage 2 learns the visual / numerical variances (ours; the paper does not say). "gradient": Adam, like
     # every other parameter. "closed_form": before each L_csl step, each batch entity's modal variance is set to
     # L_csl's exact minimiser over it, s_e^m = s_e + (mu_e^m - mu_e)^2 per dimension, clamped to
@@ -119,6 +130,10 @@ class ModelConfig:
                              f"got {self.modal_variance_update!r}")
         if self.modal_means not in MODAL_MEANS:
             raise ValueError(f"modal_means must be one of {MODAL_MEANS}, got {self.modal_means!r}")
+        bad_weights = {k: w for k, w in self.csl_weights.items()
+                       if k not in MODALITIES or not isinstance(w, (int, float)) or isinstance(w, bool) or w < 0}
+        if bad_weights:
+            raise ValueError(f"csl_weights maps modalities {MODALITIES} to weights >= 0, got {bad_weights}")
         if self.numeric_negatives < 0:
             raise ValueError(f"numeric_negatives must be >= 0, got {self.numeric_negatives}")
         if self.negative_sampling not in NEGATIVE_SAMPLINGS:

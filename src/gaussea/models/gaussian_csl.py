@@ -7,7 +7,8 @@ numerical). Losses, updated in turn each epoch (MMEA's scheme):
 - ``vis``: ``softplus(KL(N(mu_e^v, s_e^v) || N(tanh(M1 i), 0.5)))`` per (entity, image) row;
 - ``num``: ``softplus(KL(N(mu_e^n, s_e^n) || N(mu_n, 0.5)))`` per numerical triple;
 - ``csl``: ``KL(N_e || N_e^r) + KL(N_e || N_e^v) + KL(N_e || N_e^n)``, each term only where the entity has
-  that modality — the modal variance divides the mean gap, so a noisy modality can be ignored by growing it;
+  that modality — the modal variance divides the mean gap, so a noisy modality can be ignored by growing it
+  (``csl_weights`` / ``csl_unit_modal_means``, ours, off by default, weigh the terms / the modal means' scale);
 - ``ac``: ``KL(N_e1 || N_e2)`` over training seed pairs (``symmetric_ac`` adds the reverse).
 
 Losses are means over the batch (the paper writes sums; with Adam the difference is a learning-rate scale).
@@ -295,15 +296,18 @@ class GaussianCommonSpace(AlignmentModel):
 
     def _loss_csl(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         m, s = self.common.lookup(idx)
+        weight = self.cfg.csl_weights
         total = torch.zeros(len(idx), device=m.device)
         if self.use_rel:
-            total = total + kl(m, s, *self._rel_entity(idx))
+            total = total + weight.get("r", 1.0) * kl(m, s, *self._rel_entity(idx))
         for space, used, has in (("vis", self.use_vis, self.has_image), ("num", self.use_num, self.has_number)):
             if used:
                 modal_mean, modal_var = self._modal_entity(space, idx)
+                if self.cfg.csl_unit_modal_means:
+                    modal_mean = F.normalize(modal_mean, dim=-1)
                 if self.stage >= 2 and self._closed_form_variances:
                     modal_var = self._assign_modal_variance(space, idx, m, s, modal_mean)
-                total = total + kl(m, s, modal_mean, modal_var) * has[idx]
+                total = total + weight.get(LOSS_MODALITY[space], 1.0) * kl(m, s, modal_mean, modal_var) * has[idx]
         return total.mean()
 
     def _assign_modal_variance(self, space: str, idx: torch.Tensor, common_mean: torch.Tensor,
