@@ -12,7 +12,7 @@ from gaussea.config import RunConfig
 from gaussea.presets import apply_preset, load_preset, merge_sections, preset_config, preset_names
 
 # The run whose figures the fb15k-db15k-long preset quotes (bench/results/model/fbdb-rn/).
-FB_LONG_RUN = "gaussian-s8-trunc-neg10-30-30-2threads.json"
+FB_LONG_RUN = "gaussian-s10-dim150-2threads.json"
 EXPECTED = {"paper", "synthetic", "fb15k-db15k", "fb15k-db15k-long", "fb15k-yago15k", "dbp15k", "d_y_15k_v1"}
 
 
