@@ -32,38 +32,22 @@ def _reference_csl(model, idx: torch.Tensor, weights: dict[str, float], unit: bo
 
 
 @pytest.mark.parametrize("model_name", ["gaussian", "mmea"])
-@pytest.mark.parametrize(("weights", "unit"), [({"r": 1.0, "v": 1.0, "n": 1.0}, False),
-                                               ({"r": 1.0, "v": 0.25, "n": 2.0}, False),
-                                               ({"r": 0.5, "v": 1.0, "n": 0.0}, True)])
-def test_csl_is_the_weighted_sum_of_its_kl_terms(model_name: str, weights: dict[str, float], unit: bool) -> None:
+@pytest.mark.parametrize(("given", "weights", "unit"), [
+    (None, {"r": 1.0, "v": 1.0, "n": 1.0}, False),  # the default: the paper's plain sum
+    ({"r": 1.0, "v": 0.25, "n": 2.0}, {"r": 1.0, "v": 0.25, "n": 2.0}, False),
+    ({"n": 3.0}, {"r": 1.0, "v": 1.0, "n": 3.0}, False),  # a missing key means weight 1
+    ({"r": 0.5, "v": 1.0, "n": 0.0}, {"r": 0.5, "v": 1.0, "n": 0.0}, True)])
+def test_csl_is_the_weighted_sum_of_its_kl_terms(model_name: str, given: dict | None, weights: dict[str, float],
+                                                 unit: bool) -> None:
     inputs = _inputs()
-    config = ModelConfig(common_init_std=0.1, csl_weights=weights, csl_unit_modal_means=unit)
+    config = ModelConfig(common_init_std=0.1, csl_unit_modal_means=unit)
+    if given is not None:
+        config.csl_weights = given
     model = build_model(model_name, inputs, config, torch.Generator().manual_seed(0))
     idx = torch.arange(inputs.num_entities)
     with torch.no_grad():
         got = model.loss("csl", idx, torch.Generator().manual_seed(1))
         want = _reference_csl(model, idx, weights, unit)
-    assert torch.allclose(got, want, rtol=1e-5)
-
-
-def test_default_weights_are_the_papers_plain_sum() -> None:
-    inputs = _inputs()
-    default = build_model("gaussian", inputs, ModelConfig(common_init_std=0.1), torch.Generator().manual_seed(0))
-    idx = torch.arange(inputs.num_entities)
-    with torch.no_grad():
-        got = default.loss("csl", idx, torch.Generator().manual_seed(1))
-        want = _reference_csl(default, idx, {"r": 1.0, "v": 1.0, "n": 1.0}, unit=False)
-    assert torch.allclose(got, want, rtol=1e-5)
-
-
-def test_a_missing_weight_key_means_weight_one() -> None:
-    inputs = _inputs()
-    partial = build_model("gaussian", inputs, ModelConfig(common_init_std=0.1, csl_weights={"n": 3.0}),
-                          torch.Generator().manual_seed(0))
-    idx = torch.arange(inputs.num_entities)
-    with torch.no_grad():
-        got = partial.loss("csl", idx, torch.Generator().manual_seed(1))
-        want = _reference_csl(partial, idx, {"r": 1.0, "v": 1.0, "n": 3.0}, unit=False)
     assert torch.allclose(got, want, rtol=1e-5)
 
 
