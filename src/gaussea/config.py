@@ -79,7 +79,9 @@ class ModelConfig:
     # (bench/results/tuning/2026-11-24-s9/space_fusion.json). csl_unit_modal_means reads the visual / numerical
     # means through an L2 normalisation inside L_csl only (L_vis / L_num still see them as they are, unlike
     # unit_modal_means, which collapsed the numerical space: 16.24 %, session 9); csl_weights scales each
-    # modality's KL term (keys r / v / n; a missing key is weight 1). Measured: BENCHMARKS.md, session 10.
+    # modality's KL term (keys r / v / n; a missing key is weight 1). Measured (BENCHMARKS.md, session 10): both
+    # hurt there — 23.49 % (unit means in L_csl) and 23.17 % (and weight n 0.5) against 24.02 %: the heavier
+    # numerical pull moves the relational means off their own optimum. Kept as options, off by default.
     csl_unit_modal_means: bool = False
     csl_weights: dict = field(default_factory=lambda: {"r": 1.0, "v": 1.0, "n": 1.0})
     # How stage 2 learns the visual / numerical variances (ours; the paper does not say). "gradient": Adam, like
