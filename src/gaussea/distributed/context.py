@@ -134,7 +134,8 @@ class DistContext:
 
     def close(self) -> None:
         """Leave the group once every rank is done: tearing gloo down while a peer still talks to it can abort
-        the process ("terminate called without an active exception", seen once in a CI-like run)."""
+        the process. (The abort that remained, in the interpreter's teardown after this, is what
+        :func:`exit_now` avoids.)"""
         if dist.is_initialized():
             try:
                 dist.barrier()
