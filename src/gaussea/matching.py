@@ -20,6 +20,18 @@ that, using only each source's top-``K`` candidate list (memory O(n K), never an
   preference for the targets.
 
 Sources whose ``K`` candidates are all taken stay unmatched (target ``-1``): raise ``K`` to match more.
+
+**Known pairs stay fixed** (the default of :func:`align`). A run was given links as input: ``split/train_links``
+(trained on) and ``split/valid_links`` (used for model selection). Those pairs are known, so a user aligning
+the *new* entities wants them kept as they are, not re-predicted: their sources are not queried (they appear in
+the output with their known target and origin ``train`` / ``valid``), and their targets are not candidates
+for anyone, so no query is proposed an entity that is already taken and a one-to-one matching can never hand
+a known target to another source. Test links are what the run predicts, so they stay ordinary queries and
+candidates. The known entities also leave the CSLS neighbourhoods (``r_T`` among the remaining targets,
+``r_S`` among the remaining sources), as in the evaluator's ``"all"`` mode with ``exclude_sources`` /
+``exclude_targets`` = the known links: hubness is a property of the pool being searched, so a first choice is
+correct exactly when that evaluation gives its test link rank 1. ``keep_known=False`` (``gaussea align
+--realign-known``) ranks every entity against every other instead, as the plain ``"all"`` mode does.
 """
 
 from __future__ import annotations
@@ -38,9 +50,11 @@ if TYPE_CHECKING:
     from gaussea.evaluate.similarity import Embeddings
 
 ONE_TO_ONE_METHODS: tuple[str, ...] = ("greedy", "hungarian", "stable")
+KNOWN_SPLITS: tuple[str, ...] = ("train", "valid")  # split files whose links the run was given as input
+PREDICTED = "predicted"  # origin of a row the model proposed (known rows carry their split's name)
 DIRECTIONS: tuple[str, ...] = ("left_to_right", "right_to_left")
 DEFAULT_CANDIDATES = 10
-TSV_HEADER = "source\trank\ttarget\tscore\n"
+TSV_HEADER = "source\trank\ttarget\tscore\torigin\n"
 
 
 class MissingDependencyError(ValueError):
@@ -304,13 +318,68 @@ def _sides(direction: str) -> tuple[str, str]:
     return ("left", "right") if direction == "left_to_right" else ("right", "left")
 
 
+@dataclass
+class KnownPairs:
+    """The links a run was given as input (``split/{train,valid}_links``), as ids in one alignment direction.
+
+    ``sources[i]`` -> ``targets[i]`` is a known pair from split ``splits[i]`` (``train`` / ``valid``); sources are
+    the direction's source side (left ends for ``left_to_right``, right ends for ``right_to_left``).
+    """
+
+    sources: np.ndarray  # (p,) int64
+    targets: np.ndarray  # (p,) int64
+    splits: list[str]
+
+    @classmethod
+    def none(cls) -> KnownPairs:
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), [])
+
+    @classmethod
+    def load(cls, run: RunEmbeddings, direction: str) -> KnownPairs:
+        """Read the run's train and valid links; both files must exist (a finished run always writes them).
+
+        A missing file (FileNotFoundError), a malformed line or a name the embeddings do not have (ValueError)
+        is an error naming the file and line: silently dropping a known pair would re-predict it.
+        """
+        src_side, tgt_side = _sides(direction)
+        index = {side: {name: i for i, name in enumerate(run.names[side])} for side in ("left", "right")}
+        sources, targets, splits = [], [], []
+        for split in KNOWN_SPLITS:
+            path = run.run_dir / "split" / f"{split}_links"
+            if not path.exists():
+                raise FileNotFoundError(f"{path}: missing, so the run's known pairs cannot be kept fixed "
+                                        "(keep_known=False / --realign-known aligns without them)")
+            for lineno, left, right in _link_lines(path):
+                ids = {}
+                for side, name in (("left", left), ("right", right)):
+                    if name not in index[side]:
+                        raise ValueError(f"{path}:{lineno}: entity {name!r} is not in the {side} graph of "
+                                         f"{run.run_dir / 'embeddings.npz'}")
+                    ids[side] = index[side][name]
+                sources.append(ids[src_side])
+                targets.append(ids[tgt_side])
+                splits.append(split)
+        return cls(np.asarray(sources, np.int64), np.asarray(targets, np.int64), splits)
+
+    def by_source(self) -> dict[int, list[tuple[int, str]]]:
+        """Source id -> its known ``(target id, split)`` pairs, in file order (usually one)."""
+        out: dict[int, list[tuple[int, str]]] = {}
+        for s, t, split in zip(self.sources.tolist(), self.targets.tolist(), self.splits, strict=True):
+            out.setdefault(s, []).append((t, split))
+        return out
+
+
 def candidate_lists(run: RunEmbeddings, source_ids: np.ndarray | None, k: int, *,
                     direction: str = "left_to_right", similarity: str | None = None,
-                    csls_k: int | None | str = "run", chunk_size: int | None = None) -> Candidates:
+                    csls_k: int | None | str = "run", chunk_size: int | None = None,
+                    exclude_sources: np.ndarray | None = None,
+                    exclude_targets: np.ndarray | None = None) -> Candidates:
     """Top-``k`` targets of each source (default: every source), scored as the run's evaluation scores.
 
     ``similarity`` / ``csls_k`` override the run's eval settings (``csls_k=None`` disables CSLS; the default
-    ``"run"`` keeps the run's). Work is chunked by :func:`gaussea.evaluate.top_k`.
+    ``"run"`` keeps the run's). ``exclude_targets`` are never candidates and, with ``exclude_sources``, leave
+    the CSLS neighbourhoods, as in the evaluator's ``"all"`` mode with the same exclusions. Work is chunked by
+    :func:`gaussea.evaluate.top_k`.
     """
     from gaussea.evaluate.ranking import top_k
 
@@ -320,11 +389,22 @@ def candidate_lists(run: RunEmbeddings, source_ids: np.ndarray | None, k: int, *
     ck = ev["csls_k"] if csls_k == "run" else csls_k
     source, target = run.embeddings(src_side), run.embeddings(tgt_side)
     ids = np.arange(len(source)) if source_ids is None else np.asarray(source_ids, dtype=np.int64)
-    if len(ids) == 0:
-        return Candidates(ids, np.zeros((0, min(k, len(target))), np.int64), np.zeros((0, min(k, len(target)))))
-    scores, targets = top_k(source, target, ids, k, similarity=sim, csls_k=ck,
+    pool = _kept(len(target), exclude_targets)
+    width = min(k, len(target) if pool is None else len(pool))
+    if len(ids) == 0 or width == 0:
+        return Candidates(ids, np.full((len(ids), width), -1, np.int64), np.full((len(ids), width), -np.inf))
+    scores, targets = top_k(source, target, ids, k, similarity=sim, csls_k=ck, candidates=pool,
+                            source_pool=_kept(len(source), exclude_sources),
                             chunk_size=chunk_size or ev["chunk_size"])
     return Candidates(ids, targets.cpu().numpy(), scores.double().cpu().numpy())
+
+
+def _kept(n: int, excluded: np.ndarray | None) -> np.ndarray | None:
+    """Ids ``0..n-1`` that are not in ``excluded``; None (everyone, no pool to restrict) when none is."""
+    if excluded is None or len(excluded) == 0:
+        return None
+    ids = np.arange(n, dtype=np.int64)
+    return ids[~np.isin(ids, excluded)]
 
 
 @dataclass
@@ -333,6 +413,8 @@ class Alignment:
 
     ``rows()`` yields ``(source, rank, target, score)``; one-to-one alignments have one row per source with
     ``rank`` the target's position in the source's candidate list, and ``target=None`` when unmatched.
+    ``origins`` labels every row: ``"predicted"``, or the split (``train`` / ``valid``) of a known pair kept
+    fixed, whose rank and score are None (it was not ranked). None means every row is predicted.
     """
 
     direction: str
@@ -341,33 +423,40 @@ class Alignment:
     scores: list[list[float]]
     ranks: list[list[int]]
     settings: dict
+    origins: list[list[str]] | None = None
+
+    def labelled_rows(self) -> Iterator[tuple[str, int | None, str | None, float | None, str]]:
+        """``(source, rank, target, score, origin)`` of every row, in source order."""
+        origins = self.origins or [[PREDICTED] * len(t) for t in self.target_names]
+        for src, tgts, scs, rks, ors in zip(self.source_names, self.target_names, self.scores, self.ranks,
+                                            origins, strict=True):
+            for t, s, r, o in zip(tgts, scs, rks, ors, strict=True):
+                if t is None or o != PREDICTED:
+                    yield src, None, t, None, o
+                else:
+                    yield src, r, t, s, o
 
     def rows(self) -> Iterator[tuple[str, int | None, str | None, float | None]]:
-        for src, tgts, scs, rks in zip(self.source_names, self.target_names, self.scores, self.ranks,
-                                       strict=True):
-            for t, s, r in zip(tgts, scs, rks, strict=True):
-                if t is None:
-                    yield src, None, None, None
-                else:
-                    yield src, r, t, s
+        for src, rank, tgt, score, _ in self.labelled_rows():
+            yield src, rank, tgt, score
 
     def best(self) -> dict[str, str]:
-        """Source name -> its first (or assigned) target name, unmatched sources left out."""
+        """Source name -> its first (or assigned, or known) target name, unmatched sources left out."""
         return {src: tgts[0] for src, tgts in zip(self.source_names, self.target_names, strict=True)
                 if tgts and tgts[0] is not None}
 
     def to_tsv(self, path: str | Path) -> int:
-        """Write ``source, rank, target, score`` rows (with a header) atomically; returns the row count.
+        """Write ``source, rank, target, score, origin`` rows (with a header) atomically; returns the row count.
 
         Unmatched sources of a one-to-one alignment get a row with empty rank, target and score, so every
-        requested source appears in the file.
+        requested source appears in the file; known pairs kept fixed have empty rank and score and their split
+        as origin, so the file itself says which pairs (and how many) were kept rather than predicted.
         """
         lines = [TSV_HEADER]
-        for src, rank, tgt, score in self.rows():
-            if tgt is None:
-                lines.append(f"{src}\t\t\t\n")
-            else:
-                lines.append(f"{src}\t{rank}\t{tgt}\t{score:.6f}\n")
+        for src, rank, tgt, score, origin in self.labelled_rows():
+            cells = [src, "" if rank is None else str(rank), tgt or "", "" if score is None else f"{score:.6f}",
+                     origin]
+            lines.append("\t".join(cells) + "\n")
         atomic_write_text(path, "".join(lines))
         return len(lines) - 1
 
@@ -375,7 +464,7 @@ class Alignment:
 def align(run_dir: str | Path, entities: Sequence[str] | None = None, top_k: int = 1, *,
           direction: str = "left_to_right", one_to_one_method: str | None = None,
           candidates: int = DEFAULT_CANDIDATES, similarity: str | None = None,
-          csls_k: int | None | str = "run", chunk_size: int | None = None) -> Alignment:
+          csls_k: int | None | str = "run", chunk_size: int | None = None, keep_known: bool = True) -> Alignment:
     """Predicted counterpart(s) of ``entities`` (default: every entity of the source graph) of a run.
 
     Args:
@@ -387,6 +476,13 @@ def align(run_dir: str | Path, entities: Sequence[str] | None = None, top_k: int
             chosen among each source's ``candidates`` best targets.
         candidates: candidate list length ``K`` for the one-to-one assignment.
         similarity, csls_k: override the run's scoring (defaults: as the run was evaluated).
+        keep_known: keep the run's known pairs (train + valid links) fixed: their sources are not queried but
+            written with their known target (origin ``train`` / ``valid``), and their targets are nobody's
+            candidate (see the module docstring). False ranks every requested source against every target.
+
+    ``settings`` records ``known_pairs`` (``"fixed"`` / ``"realigned"``), ``kept_known`` (known pairs written
+    as fixed rows, per split: those whose source was requested), ``excluded_targets`` (known targets out of
+    the candidate pool, whichever sources were requested) and ``queried`` (sources actually ranked).
     """
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
@@ -396,45 +492,87 @@ def align(run_dir: str | Path, entities: Sequence[str] | None = None, top_k: int
         raise ValueError("a one-to-one alignment gives one target per source: use --candidates K, not --top-k")
     run = RunEmbeddings.load(run_dir)
     src_side, tgt_side = _sides(direction)
-    ids = None if entities is None else run.ids(src_side, list(entities))
+    ids = np.arange(len(run.names[src_side])) if entities is None else run.ids(src_side, list(entities))
+    known = KnownPairs.load(run, direction) if keep_known else KnownPairs.none()
+    fixed = known.by_source()
+    queries = np.asarray([i for i in ids.tolist() if i not in fixed], dtype=np.int64)
     k = candidates if one_to_one_method else top_k
-    cand = candidate_lists(run, ids, k, direction=direction, similarity=similarity, csls_k=csls_k,
-                           chunk_size=chunk_size)
+    cand = candidate_lists(run, queries, k, direction=direction, similarity=similarity, csls_k=csls_k,
+                           chunk_size=chunk_size, exclude_sources=known.sources, exclude_targets=known.targets)
     src_names, tgt_names = run.names[src_side], run.names[tgt_side]
     ev = run.eval_config
+    kept = [split for i in ids.tolist() for _, split in fixed.get(i, [])]
     settings = {
         "direction": direction,
         "similarity": similarity or ev["similarity"],
         "csls_k": ev["csls_k"] if csls_k == "run" else csls_k,
-        "csls_pools": "all entities of both graphs",
+        "csls_pools": "all entities of both graphs" + (" but the known pairs' ends" if keep_known else ""),
         "one_to_one": one_to_one_method,
         "candidates": cand.k if one_to_one_method else None,
         "top_k": None if one_to_one_method else cand.k,
+        "known_pairs": "fixed" if keep_known else "realigned",
+        "kept_known": {split: kept.count(split) for split in KNOWN_SPLITS},
+        "excluded_targets": len(np.unique(known.targets)),
+        "queried": len(queries),
     }
-    sources = [src_names[i] for i in cand.sources]
+    rows = dict(zip(queries.tolist(), _predicted_rows(cand, one_to_one_method, settings), strict=True))
+    for i, pairs in fixed.items():
+        rows[i] = ([t for t, _ in pairs], [float("nan")] * len(pairs), [0] * len(pairs), [sp for _, sp in pairs])
+    chosen = [rows[i] for i in ids.tolist()]
+    return Alignment(direction, [src_names[i] for i in ids.tolist()],
+                     [[tgt_names[t] if t >= 0 else None for t in row[0]] for row in chosen],
+                     [row[1] for row in chosen], [row[2] for row in chosen], settings, [row[3] for row in chosen])
+
+
+def _predicted_rows(cand: Candidates, one_to_one_method: str | None,
+                    settings: dict) -> list[tuple[list[int], list[float], list[int], list[str]]]:
+    """``(target ids, scores, ranks, origins)`` per candidate row: its ranked list, or its one-to-one match.
+
+    A source left without any target (unmatched, or every target excluded) gets one row with target ``-1``.
+    Records the number of matched sources in ``settings["matched"]`` for a one-to-one method.
+    """
     if one_to_one_method:
         m = one_to_one(cand, one_to_one_method)
         settings["matched"] = m.num_matched
-        return Alignment(direction, sources,
-                         [[tgt_names[t] if t >= 0 else None] for t in m.targets],
-                         [[float(s)] for s in m.scores], [[int(r)] for r in m.ranks], settings)
-    return Alignment(direction, sources,
-                     [[tgt_names[t] for t in row if t >= 0] for row in cand.targets],
-                     [[float(s) for s, t in zip(srow, trow, strict=True) if t >= 0]
-                      for srow, trow in zip(cand.scores, cand.targets, strict=True)],
-                     [list(range(1, int((row >= 0).sum()) + 1)) for row in cand.targets], settings)
+        return [([int(t)], [float(s)], [int(r)], [PREDICTED]) for t, s, r in zip(m.targets, m.scores, m.ranks,
+                                                                                  strict=True)]
+    out = []
+    for srow, trow in zip(cand.scores, cand.targets, strict=True):
+        real = trow >= 0
+        if not real.any():
+            out.append(([-1], [float("nan")], [0], [PREDICTED]))
+        else:
+            n = int(real.sum())
+            out.append((trow[real].tolist(), srow[real].tolist(), list(range(1, n + 1)), [PREDICTED] * n))
+    return out
+
+
+def _link_lines(path: Path) -> Iterator[tuple[int, str, str]]:
+    """``(line number, left name, right name)`` of every non-blank line of a ``left<TAB>right`` link file.
+
+    The layout of :func:`gaussea.data.splits.read_link_file` (UTF-8 with an optional BOM, lines split on
+    ``\\n`` only since names may hold other line-break characters), but names only, so no dataset is needed.
+    A line without exactly two columns is a ValueError naming the file and line, never skipped.
+    """
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    for lineno, raw in enumerate(text.split("\n"), start=1):
+        line = raw.rstrip("\r").strip(" \t")
+        if not line:
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2:
+            raise ValueError(f"{path}:{lineno}: expected 2 tab-separated columns, got {len(parts)}")
+        yield lineno, parts[0], parts[1]
 
 
 def read_links(path: Path) -> list[tuple[str, str]]:
-    """``left<TAB>right`` name pairs of a split file (no dataset needed: names only)."""
+    """``left<TAB>right`` name pairs of a split file (no dataset needed: names only); [] if it is missing."""
     if not path.exists():
         return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        parts = line.strip().split("\t")
-        if len(parts) == 2:
-            out.append((parts[0], parts[1]))
-    return out
+    return [(a, b) for _, a, b in _link_lines(path)]
 
 
 def link_accuracy(alignment: Alignment, links: Sequence[tuple[str, str]]) -> tuple[int, int]:
@@ -450,7 +588,7 @@ def link_accuracy(alignment: Alignment, links: Sequence[tuple[str, str]]) -> tup
 
 
 __all__ = [
-    "Alignment", "Candidates", "Matching", "MissingDependencyError", "RunEmbeddings", "align",
+    "Alignment", "Candidates", "KnownPairs", "Matching", "MissingDependencyError", "RunEmbeddings", "align",
     "candidate_lists", "greedy_match", "hungarian_match", "link_accuracy", "one_to_one", "read_links",
     "stable_match",
 ]

@@ -1,8 +1,9 @@
 """``gaussea align RUN_DIR --out FILE``: predicted counterparts for every entity of the source graph.
 
 The work is in :func:`gaussea.matching.align`; this module only maps flags onto it and prints a summary
-(rows written, matched sources, and how many of the run's test links the first choices reproduce, a sanity
-check that the file agrees with the run's Hits@1 in the ``all`` candidate mode).
+(rows written, the known pairs kept fixed, matched sources, and how many of the run's test links the first
+choices reproduce, a sanity check that the file agrees with the run's Hits@1 in the ``all`` candidate mode,
+with the known pairs' ends excluded unless ``--realign-known``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--similarity", choices=["cosine", "neg_sym_kl", "expected_likelihood"],
                    help="override the run's similarity")
     s.add_argument("--csls-k", type=int, help="override the run's CSLS k (0 disables CSLS)")
+    s.add_argument("--realign-known", action="store_true",
+                   help="rank the sources of the run's train/valid links too, with their targets as candidates "
+                        "(default: those known pairs are written as fixed rows and their targets are nobody's "
+                        "candidate)")
     s.set_defaults(func=cmd_align)
 
 
@@ -47,14 +52,15 @@ def cmd_align(args: argparse.Namespace) -> int:
         csls_k = args.csls_k if args.csls_k > 0 else None
     result = align(args.run_dir, entities, args.top_k, direction=args.direction,
                    one_to_one_method=args.one_to_one, candidates=args.candidates,
-                   similarity=args.similarity, csls_k=csls_k)
+                   similarity=args.similarity, csls_k=csls_k, keep_known=not args.realign_known)
     rows = result.to_tsv(args.out)
     st = result.settings
     scoring = f"{st['similarity']}, csls_k={st['csls_k']}"
     print(f"aligned {len(result.source_names)} {args.direction.split('_')[0]} entities ({scoring}); "
           f"{rows} rows -> {args.out}")
+    print(known_pairs_line(st, args.direction))
     if args.one_to_one:
-        unmatched = len(result.source_names) - st["matched"]
+        unmatched = st["queried"] - st["matched"]
         print(f"one-to-one {args.one_to_one} over {st['candidates']} candidates each: {st['matched']} matched, "
               f"{unmatched} unmatched")
     correct, total = link_accuracy(result, read_links(Path(args.run_dir) / "split" / "test_links"))
@@ -62,3 +68,14 @@ def cmd_align(args: argparse.Namespace) -> int:
         what = "assigned counterparts" if args.one_to_one else "first choices"
         print(f"test links: {correct}/{total} {what} correct ({correct / total:.2%})")
     return 0
+
+
+def known_pairs_line(settings: dict, direction: str) -> str:
+    """How the run's known pairs (train + valid links) were treated, with the count kept fixed per split."""
+    if settings["known_pairs"] == "realigned":
+        return "known pairs: none kept (--realign-known): train/valid links ranked like any other entity"
+    kept = settings["kept_known"]
+    src, tgt = direction.split("_to_")
+    return (f"known pairs kept fixed: {sum(kept.values())} (train {kept['train']}, valid {kept['valid']}; "
+            f"origin column); {settings['excluded_targets']} known {tgt} entities out of the candidates; "
+            f"{settings['queried']} {src} entities ranked")

@@ -229,7 +229,8 @@ def explain_entity(run_dir: str | Path, entity: str, candidates: int = 5) -> lis
         trusted = MODAL_SPACES[dom] if dom >= 0 else ("tie" if dom == -1 else
                                                      next(iter(weights), None))
         direction = "left_to_right" if side == "left" else "right_to_left"
-        al = align(run_dir, [entity], top_k=candidates, direction=direction)
+        # the model's own ranking, known pairs included: explain diagnoses the model, align serves users
+        al = align(run_dir, [entity], top_k=candidates, direction=direction, keep_known=False)
         links = _link_roles(run_dir, side, entity)
         gold = {b for _, b in links}
         cands = [{"rank": r, "target": t, "score": s, "gold": t in gold} for _, r, t, s in al.rows()]
