@@ -117,11 +117,15 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     options = {"allow_pickle": True} if args.allow_pickle else {}
     pair = default_registry().load(args.dataset, args.data_dir, strict=args.strict, **options)
-    stats = pair.stats()
+    stats = {**pair.stats(), "data_dir": pair.meta.get("data_dir"), "dataset_warning": pair.meta.get("dataset_warning")}
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
     print(f"dataset {pair.name}")
+    if pair.meta.get("data_dir"):
+        print(f"folder  {pair.meta['data_dir']}")
+    if pair.meta.get("dataset_warning"):
+        print_notice(f"warning: {pair.meta['dataset_warning']}")
     rows = [("entities", "entities"), ("relations", "relations"), ("relational triples", "relational_triples"),
             ("  distinct", "distinct_relational_triples"), ("attributes", "attributes"),
             ("numerical triples", "numerical_triples"), ("entities with numbers", "entities_with_numbers"),
@@ -137,7 +141,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print("problems (lines skipped):")
         print(pair.report.summary())
     for name, split in pair.given_splits.items():
-        print(f"given split {name}: {split.sizes()}")
+        default = " (gaussea run uses it unless --given-split / --split-dir say otherwise)" \
+            if name == pair.default_split else ""
+        print(f"given split {name}: {split.sizes()}{default}")
     return 0
 
 
@@ -158,7 +164,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         if args.print_config and main:
             print(json.dumps(cfg.to_dict(), indent=2))
-        result = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, distributed=distributed)
+        result = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, distributed=distributed,
+                     notify=print_notice)
     finally:
         if distributed is not None:
             distributed.close()
@@ -170,6 +177,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         exit_now(0)  # a torchrun worker: skip the C++ teardown that can abort after the work is done
     return 0
+
+
+def print_notice(line: str) -> None:
+    """A line about the data a run is given (split chosen, lines skipped, ...), on stderr beside the progress."""
+    print(f"gaussea: {line}", file=sys.stderr, flush=True)
 
 
 def print_metrics(metrics: dict) -> None:
@@ -225,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ratio", type=float, help="share of links used for training (default 0.2)")
     s.add_argument("--split", type=int, help="index of the random split (default 0)")
     s.add_argument("--valid-ratio", type=float, help="share of links held out for validation")
-    s.add_argument("--given-split", help="use a split shipped with the dataset (e.g. split_721_ExEA)")
+    s.add_argument("--given-split", help="use a split shipped with the dataset (e.g. split_721_ExEA); 'none': a "
+                   "random split even where the dataset ships a default one (DBP15K sup_ent_ids/ref_ent_ids)")
     s.add_argument("--split-dir", help="use the split files in this folder")
     s.add_argument("--model", help="model name (default: gaussian)")
     s.add_argument("--modalities", help="comma list of r,n,v (default r,n,v)")

@@ -4,9 +4,12 @@ Why presets: the paper's values are scattered over its sections (variance init, 
 seed share) and a reproduction should not depend on someone retyping them. A preset is a partial config with the
 same sections as :meth:`gaussea.config.RunConfig.to_dict` (``data``, ``model``, ``train``, ``eval``, plus the
 top-level ``model_name``), applied *before* a ``--config`` file and command-line flags, so anything can still be
-overridden. A preset may name another in ``extends`` (dataset presets extend ``paper``); ``description`` is shown
-by ``gaussea presets``. Files live in ``gaussea/resources/presets/*.toml``; a path to any ``.toml`` file
-works as a name too, so users can keep their own presets (which may extend the built-in ones).
+overridden; in particular ``--dataset`` wins over a dataset preset's ``data.dataset`` (the run is then named
+after the dataset given, and a folder that is clearly not that dataset is flagged by
+:meth:`gaussea.data.registry.DatasetRegistry.identity_warning`). A preset may name another in ``extends``
+(dataset presets extend ``paper``); ``description`` is shown by ``gaussea presets``. Files live in
+``gaussea/resources/presets/*.toml``; a path to any ``.toml`` file works as a name too, so users can keep their
+own presets (which may extend the built-in ones).
 """
 
 from __future__ import annotations

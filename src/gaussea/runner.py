@@ -24,7 +24,7 @@ import io
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from gaussea.config import RunConfig
+from gaussea.data.checks import check_before_training, data_notices
 from gaussea.data.kgpair import KGPair, Split
 from gaussea.data.registry import default_registry
 from gaussea.data.report import DataError
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from gaussea.distributed.context import DistContext
 
 T = TypeVar("T")
+NO_GIVEN_SPLIT = "none"  # data.given_split value: draw a random split even where the dataset ships one
 
 
 @dataclass
@@ -73,22 +75,20 @@ def load_pair(cfg: RunConfig) -> KGPair:
 
 
 def choose_split(cfg: RunConfig, pair: KGPair) -> Split:
+    """The split a run uses: ``split_dir``, else the given split named (``"none"``: none), else the dataset's
+    :attr:`~gaussea.data.kgpair.KGPair.default_split` (marked ``used_by_default``), else a random split."""
     d = cfg.data
     if d.split_dir:
-        return _nonempty(load_split(Path(d.split_dir), pair), d.split_dir)
-    if d.given_split:
+        return load_split(Path(d.split_dir), pair)
+    if d.given_split is None and pair.default_split:
+        split = pair.given_splits[pair.default_split]
+        return replace(split, description={**split.description, "used_by_default": True})
+    if d.given_split and d.given_split != NO_GIVEN_SPLIT:
         if d.given_split not in pair.given_splits:
             known = ", ".join(pair.given_splits) or "none"
             raise DataError(f"dataset {pair.name} has no given split {d.given_split!r} (given: {known})")
-        return _nonempty(pair.given_splits[d.given_split], d.given_split)
+        return pair.given_splits[d.given_split]
     return make_split(pair.links, d.ratio, seed=d.split_seed, index=d.split, valid_ratio=d.valid_ratio)
-
-
-def _nonempty(split: Split, where: str) -> Split:
-    """Refuse a split without test links before any training time is spent on it."""
-    if len(split.test) == 0:
-        raise DataError(f"{where}: the split has no test links (test_links is empty)")
-    return split
 
 
 def evaluate_model(model: AlignmentModel, links: np.ndarray, cfg: RunConfig,
@@ -212,11 +212,14 @@ def _on_main(distributed: DistContext | None, fn: Callable[[], T]) -> T:
 
 
 def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, resume: bool = False,
-        overwrite: bool = False, distributed: DistContext | None = None) -> RunResult:
+        overwrite: bool = False, distributed: DistContext | None = None,
+        notify: Callable[[str], None] | None = None) -> RunResult:
     """Train and evaluate one model; the Python twin of ``gaussea run``.
 
     ``distributed`` (set by the CLI under torchrun): every rank calls this with the same arguments; they train
     one model with DDP and evaluate it sharded, and only rank 0 writes the run directory.
+    ``notify`` receives, before training, the lines of :func:`~gaussea.data.checks.data_notices` (the CLI
+    prints them on stderr); data that cannot train a model raises :class:`DataError` before the model is built.
     """
     cfg = cfg or RunConfig()
     run_dir = Path(run_dir).resolve()
@@ -241,6 +244,11 @@ def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, r
     torch.manual_seed(cfg.train.seed)
     pair = load_pair(cfg)
     split = choose_split(cfg, pair)
+    check_before_training(pair, split, cfg.model.modalities)
+    if main and notify is not None:
+        for line in data_notices(pair, split, cfg.model.modalities, dataset=cfg.data.dataset,
+                                 data_dir=cfg.data.data_dir):
+            notify(line)
     if main:
         save_split(split, pair, run_dir / "split")
         atomic_write_json(run_dir / "dataset.json", {"stats": pair.stats(), "meta": _jsonable_meta(pair.meta)})
@@ -272,6 +280,7 @@ def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, r
     metrics = {
         "model": cfg.model_name,
         "dataset": cfg.data.dataset,
+        "data_dir": pair.meta.get("data_dir"),
         "modalities": list(cfg.model.modalities),
         "split": {**split.description, **split.sizes()},
         "iterative": bool(getattr(model, "iterative", False)),

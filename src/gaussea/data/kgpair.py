@@ -105,6 +105,9 @@ class KGSide:
     # (k, 2) int64 (entity, attribute) facts without a usable numeric value, e.g. DBP15K's
     # ``training_attrs`` name lists. Used by attribute-aware baselines (GCN-Align), not by the Gaussian model.
     attribute_presence: np.ndarray = field(default_factory=lambda: _empty_int((0, 2)))
+    # The files this side was read from, by role ("entities", "triples", "numerical", "images"; several image
+    # files are joined by ", "). Empty for generated data. Checks and messages name the file at fault with it.
+    sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def num_entities(self) -> int:
@@ -151,6 +154,9 @@ class Split:
     valid: np.ndarray
     test: np.ndarray
     description: dict = field(default_factory=dict)
+    # The file each part was read from ("train", "valid", "test"); empty for a split drawn from the links. Not
+    # part of the description (that is saved with a run and must not carry this machine's paths twice).
+    files: dict[str, str] = field(default_factory=dict)
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "valid": len(self.valid), "test": len(self.test)}
@@ -162,7 +168,11 @@ class KGPair:
 
     ``meta`` carries provenance that must travel with every run, e.g. the synthetic generator's parameters
     or its ground-truth corruption masks. ``report`` is the load report (problems skipped, links dropped).
-    ``given_splits`` holds splits shipped with the dataset (OpenEA folds), by name (e.g. ``"721_5fold/1"``).
+    ``given_splits`` holds splits shipped with the dataset (OpenEA folds, DBP15K's ``sup_ent_ids`` /
+    ``ref_ent_ids``), by name (e.g. ``"721_5fold/1"``). ``default_split`` names the one a run uses when it is
+    told no split: set only where the dataset ships exactly one split meant for everyone (JAPE's ``sup`` /
+    ``ref``), since published figures on such a dataset are on that split. ``link_sources`` are the files the
+    links were read from (empty for generated data).
     """
 
     name: str
@@ -172,6 +182,8 @@ class KGPair:
     report: LoadReport = field(default_factory=LoadReport)
     meta: dict = field(default_factory=dict)
     given_splits: dict[str, Split] = field(default_factory=dict)
+    default_split: str | None = None
+    link_sources: tuple[str, ...] = ()
 
     @property
     def sides(self) -> tuple[KGSide, KGSide]:
@@ -202,8 +214,12 @@ class KGPair:
                     "entities_with_numbers": side.entities_with_numbers(),
                     "entities_with_images": side.entities_with_images(),
                     "image_feature_width": side.images.width,
+                    "files": dict(side.sources),
                 }
             )
         out["links_usable"] = int(len(self.links))
+        out["link_files"] = list(self.link_sources)
+        out["given_splits"] = {name: split.sizes() for name, split in self.given_splits.items()}
+        out["default_split"] = self.default_split
         out["report"] = self.report.to_dict()
         return out

@@ -165,17 +165,21 @@ def load_mmkg_side(
     kgdir = folder / kg
     if not kgdir.is_dir():
         raise DataError(f"{kgdir}: graph folder missing (expected {kg}/ with {kg}_EntityTriples.txt)")
-    entities, relations, triples = read_relational(kgdir / f"{kg}_EntityTriples.txt", report, words=True)
-    attributes, numerical = read_numerical(
-        kgdir / f"{kg}_NumericalTriples.txt", entities, report, optional=True, non_numeric_is_problem=True
-    )
+    triples_path, numerical_path = kgdir / f"{kg}_EntityTriples.txt", kgdir / f"{kg}_NumericalTriples.txt"
+    entities, relations, triples = read_relational(triples_path, report, words=True)
+    attributes, numerical = read_numerical(numerical_path, entities, report, optional=True, non_numeric_is_problem=True)
     images = ImageFeatures()
+    sources = {"entities": str(triples_path), "triples": str(triples_path)}
+    if numerical_path.is_file():
+        sources["numerical"] = str(numerical_path)
     paths = _feature_paths(kgdir, kg, image_features)
     if paths:
         index = read_image_index(kgdir / f"{kg}_ImageIndex.txt", report)
         parts = [load_image_features(p, entities, index, report, allow_pickle=allow_pickle) for p in paths]
         images = merge_image_features(parts, str(kgdir))
-    return KGSide(kg, entities, relations, triples, attributes=attributes, numerical=numerical, images=images)
+        sources["images"] = ", ".join(str(p) for p in paths)
+    return KGSide(kg, entities, relations, triples, attributes=attributes, numerical=numerical, images=images,
+                  sources=sources)
 
 
 # ---------------------------------------------------------------------------------------------------- links
@@ -224,6 +228,7 @@ def load_mmkg_pair(
         raw = [(t, h) for h, t in raw]
     report.note("links_file", str(link_path))
     links = resolve_links(raw, sides[0].entities.get, sides[1].entities.get, report)
-    pair = KGPair(f"{left}-{right}", sides[0], sides[1], links, report=report, meta={"folder": str(folder)})
+    pair = KGPair(f"{left}-{right}", sides[0], sides[1], links, report=report, meta={"folder": str(folder)},
+                  link_sources=(str(link_path),))
     pair.validate()
     return pair

@@ -29,11 +29,14 @@ REQUIRED_SPLIT_FILES = ("train_links", "test_links")
 
 
 def _load_side(folder: Path, k: int, report: LoadReport) -> KGSide:
-    entities, relations, triples = read_relational(folder / f"rel_triples_{k}", report, words=False)
-    attributes, numerical = read_numerical(
-        folder / f"attr_triples_{k}", entities, report, optional=True, non_numeric_is_problem=False
-    )
-    return KGSide(f"KG{k}", entities, relations, triples, attributes=attributes, numerical=numerical)
+    triples_path, attr_path = folder / f"rel_triples_{k}", folder / f"attr_triples_{k}"
+    entities, relations, triples = read_relational(triples_path, report, words=False)
+    attributes, numerical = read_numerical(attr_path, entities, report, optional=True, non_numeric_is_problem=False)
+    sources = {"entities": str(triples_path), "triples": str(triples_path)}
+    if attr_path.is_file():
+        sources["numerical"] = str(attr_path)
+    return KGSide(f"KG{k}", entities, relations, triples, attributes=attributes, numerical=numerical,
+                  sources=sources)
 
 
 def _is_split_dir(path: Path) -> bool:
@@ -63,9 +66,11 @@ def load_openea(folder: str | Path, *, strict: bool = False) -> KGPair:
         raise DataError(f"{folder}: dataset folder does not exist")
     report = LoadReport(strict=strict)
     left, right = _load_side(folder, 1, report), _load_side(folder, 2, report)
-    raw = [(a, b) for _, (a, b) in iter_rows(folder / "ent_links", 2, report)]
+    links_path = folder / "ent_links"
+    raw = [(a, b) for _, (a, b) in iter_rows(links_path, 2, report)]
     links = resolve_links(raw, left.entities.get, right.entities.get, report)
-    pair = KGPair(folder.name, left, right, links, report=report, meta={"folder": str(folder)})
+    pair = KGPair(folder.name, left, right, links, report=report, meta={"folder": str(folder)},
+                  link_sources=(str(links_path),))
     pair.validate()
     pair.given_splits = load_given_splits(folder, pair)
     return pair

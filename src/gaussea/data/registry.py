@@ -8,6 +8,14 @@ Every loader has the signature ``load(folder: Path, *, strict: bool = False, **o
 ``folder`` is the dataset's own folder (``--data-dir`` joined with ``subdir`` when that exists, else
 ``--data-dir`` itself, so both ``--data-dir ../shared/data/dbp15k`` and ``--data-dir
 ../shared/data/dbp15k/zh_en`` work for ``dbp15k-zh_en``).
+
+Because any folder in the right layout loads, a named dataset would happily load another pair of the same
+layout under its own name (``dbp15k-zh_en`` reading a ``ja_en`` folder), and the run would carry the wrong
+name. So every load records the folder it read (resolved, ``pair.meta["data_dir"]``), and a dataset that
+knows its own shape (its folder name, its entity counts per side) checks the folder against it: a mismatch is
+kept as one line in ``pair.meta["dataset_warning"]``, which ``gaussea run`` and ``gaussea stats`` print. It
+is a warning, not an error: a trimmed or corrected copy is a legitimate thing to train on, as long as the
+run says so. The generic datasets (``dbp15k``, ``openea``) load any folder under the folder's own name.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ class DatasetSpec:
     subdir: str = ""
     needs_data_dir: bool = True
     options: dict = field(default_factory=dict)
+    # Entities per side of the published dataset, when the dataset is one fixed pair; checked on every load.
+    entities: tuple[int, int] | None = None
 
     def load_function(self) -> Callable[..., KGPair]:
         module, func = self.loader.split(":")
@@ -80,8 +90,31 @@ class DatasetRegistry:
         pair = spec.load_function()(folder, strict=strict, **kwargs)
         pair.meta.setdefault("dataset", name)
         pair.meta.setdefault("format", spec.format)
+        pair.meta["data_dir"] = str(folder.resolve()) if folder is not None else None
+        warning = self.identity_warning(spec, folder, pair)
+        if warning:
+            pair.meta["dataset_warning"] = warning
         pair.validate()
         return pair
+
+    def identity_warning(self, spec: DatasetSpec, folder: Path | None, pair: KGPair) -> str | None:
+        """One line when ``folder`` is clearly not dataset ``spec``: its entity counts differ, or no name of it
+        (as given, resolved, or the pair's own) contains the dataset's folder name (``zh_en`` is found in
+        ``dbp15k_zh_en`` and in JAPE's ``zh_en/0_3``)."""
+        if folder is None or not (spec.entities or spec.subdir):
+            return None
+        generic = next((s.name for s in self._specs.values()
+                        if s.format == spec.format and not s.subdir and not s.options and s.entities is None), None)
+        hint = f"; --dataset {generic} loads it under its own name" if generic else ""
+        counts = (pair.left.num_entities, pair.right.num_entities)
+        if spec.entities and counts != spec.entities:
+            return (f"{folder} does not look like dataset {spec.name}: its graphs have {counts[0]:,} / "
+                    f"{counts[1]:,} entities, {spec.name} has {spec.entities[0]:,} / {spec.entities[1]:,}{hint}")
+        names = (folder.name, folder.resolve().name, pair.name)
+        if spec.subdir and not any(spec.subdir.casefold() in n.casefold() for n in names):
+            return (f"{folder} does not look like dataset {spec.name}: the folder is named {folder.name!r}, "
+                    f"not {spec.subdir!r}{hint}")
+        return None
 
 
 def default_registry() -> DatasetRegistry:
@@ -96,11 +129,15 @@ def default_registry() -> DatasetRegistry:
                     options={"left": "FB15K", "right": "DB15K"}),
         DatasetSpec("fb15k-yago15k", "mmkg", "MMKG FB15K-YAGO15K (data-dir holds FB15K/ and YAGO15K/)", mmkg,
                     options={"left": "FB15K", "right": "YAGO15K"}),
-        DatasetSpec("dbp15k-zh_en", "dbp15k", "DBP15K zh-en, JAPE id layout", dbp, subdir="zh_en"),
-        DatasetSpec("dbp15k-ja_en", "dbp15k", "DBP15K ja-en, JAPE id layout", dbp, subdir="ja_en"),
-        DatasetSpec("dbp15k-fr_en", "dbp15k", "DBP15K fr-en, JAPE id layout", dbp, subdir="fr_en"),
+        DatasetSpec("dbp15k-zh_en", "dbp15k", "DBP15K zh-en, JAPE id layout", dbp, subdir="zh_en",
+                    entities=(19_388, 19_572)),
+        DatasetSpec("dbp15k-ja_en", "dbp15k", "DBP15K ja-en, JAPE id layout", dbp, subdir="ja_en",
+                    entities=(19_814, 19_780)),
+        DatasetSpec("dbp15k-fr_en", "dbp15k", "DBP15K fr-en, JAPE id layout", dbp, subdir="fr_en",
+                    entities=(19_661, 19_993)),
         DatasetSpec("dbp15k", "dbp15k", "any folder in the DBP15K / JAPE id layout", dbp),
-        DatasetSpec("d_y_15k_v1", "openea", "OpenEA D-Y-15K-V1", oea, subdir="D_Y_15K_V1"),
+        # Every OpenEA 15K V1 pair has 15,000 / 15,000 entities: the folder name tells them apart.
+        DatasetSpec("d_y_15k_v1", "openea", "OpenEA D-Y-15K-V1", oea, subdir="D_Y_15K_V1", entities=(15_000, 15_000)),
         DatasetSpec("openea", "openea", "any folder in the OpenEA layout", oea),
     ]
     return DatasetRegistry(specs)

@@ -37,6 +37,8 @@ class LoadReport:
 
     ``strict`` turns the first problem into a :class:`DataError`. ``max_examples`` bounds how many problems
     are kept verbatim per kind (all are counted), so a file with a million bad lines does not eat memory.
+    ``by_file`` counts the problems of each file, so a check can say why a file yielded nothing and a run can
+    say how many lines it lost without listing them.
     """
 
     strict: bool = False
@@ -44,6 +46,7 @@ class LoadReport:
     problems: list[Problem] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
     notes: dict[str, int | str] = field(default_factory=dict)
+    by_file: Counter = field(default_factory=Counter)
 
     def problem(self, file: str | Path, line: int, kind: str, message: str) -> None:
         """Record a problem; raise at once in strict mode."""
@@ -51,6 +54,7 @@ class LoadReport:
         if self.strict:
             raise DataError(f"{p} (strict mode; drop --strict to skip and count such lines)")
         self.counts[kind] += 1
+        self.by_file[p.file] += 1
         if self.counts[kind] <= self.max_examples:
             self.problems.append(p)
 
@@ -77,6 +81,7 @@ class LoadReport:
         return {
             "strict": self.strict,
             "counts": dict(self.counts),
+            "problems_by_file": dict(self.by_file),
             "examples": [str(p) for p in self.problems],
             "notes": dict(self.notes),
         }

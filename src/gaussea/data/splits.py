@@ -111,7 +111,8 @@ def load_split(folder: Path, pair: KGPair) -> Split:
             raise DataError(f"{meta}: not valid JSON ({exc})") from None
         if not isinstance(desc, dict):
             raise DataError(f"{meta}: must hold a JSON object describing the split")
-    split = Split(*arrays, description=desc)
+    files = {part: str(folder / fname) for part, fname in zip(("train", "valid", "test"), SPLIT_FILES, strict=True)}
+    split = Split(*arrays, description=desc, files=files)
     check_disjoint(split, str(folder))
     return split
 
