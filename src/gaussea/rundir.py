@@ -22,6 +22,7 @@ import os
 import shutil
 from pathlib import Path
 
+from gaussea.ioutil import OutputWriteError
 from gaussea.loggers import CSV_NAME, TENSORBOARD_DIR
 from gaussea.runlock import acquire_run_lock, release_run_lock
 from gaussea.train import CHECKPOINT_NAME, FINAL_MODEL_NAME, LOG_NAME
@@ -89,11 +90,15 @@ class RunDirectoryClaim:
     def _move_previous_run_aside(self) -> None:
         shutil.rmtree(self.previous_run, ignore_errors=True)  # left by a run killed while starting
         found = [name for name in RUN_OUTPUTS if os.path.lexists(self.run_dir / name)]
-        if found:
+        if not found:
+            return
+        try:
             self.previous_run.mkdir()
             self._moved_aside = True
             for name in found:
                 os.replace(self.run_dir / name, self.previous_run / name)
+        except OSError as exc:
+            raise OutputWriteError(self.previous_run, exc) from exc
 
     def _entries(self) -> set[str]:
         return {p.name for p in self.run_dir.iterdir()}
