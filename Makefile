@@ -11,8 +11,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,h5py,plot,scipy]'
 	touch $(STAMP)
 
+# --overwrite: the quick start's directory is scratch, so `make run` can be run again (gaussea run itself
+# refuses to replace a finished or interrupted run without --overwrite or --resume).
 run: $(STAMP)
-	$(VENV)/bin/gaussea run --out runs/quickstart
+	$(VENV)/bin/gaussea run --out runs/quickstart --overwrite
 
 test: $(STAMP)
 	$(PY) -m ruff check src tests bench

@@ -27,7 +27,8 @@ from gaussea.runner import run
 WORLD = 2
 EASY = {"num_entities": 300, "triple_keep": 1.0, "entity_coverage": 1.0, "relation_merge": 0.0,
         "relation_split": 0.0}
-WRITERS = {"gaussea.runner": ("atomic_write_json", "atomic_write_bytes", "save_split", "build_loggers"),
+WRITERS = {"gaussea.runner": ("atomic_write_json", "atomic_write_bytes", "save_split", "build_loggers",
+                                "remove_checkpoint"),
            "gaussea.train": ("atomic_write_text", "save_checkpoint")}
 
 
@@ -220,9 +221,10 @@ def test_two_node_rendezvous_matches_one_node(torchrun_dir: Path, tmp_path: Path
 
 
 def test_torchrun_writes_one_complete_run_directory(torchrun_dir: Path):
-    for name in ("config.json", "dataset.json", "checkpoint.pt", "train_log.jsonl", "metrics.json",
+    for name in ("config.json", "dataset.json", "model.pt", "train_log.jsonl", "metrics.json",
                  "embeddings.npz", "split/test_links"):
         assert (torchrun_dir / name).exists(), name
+    assert not (torchrun_dir / "checkpoint.pt").exists() and not (torchrun_dir / "running.lock").exists()
     assert not list(torchrun_dir.rglob(".*.tmp"))
     metrics = json.loads((torchrun_dir / "metrics.json").read_text())
     assert metrics["distributed"]["world_size"] == WORLD and metrics["distributed"]["backend"] == "gloo"

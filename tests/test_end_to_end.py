@@ -56,9 +56,12 @@ def test_beats_random_by_a_wide_margin(trained: tuple[Path, dict]) -> None:
 
 def test_run_directory_is_complete(trained: tuple[Path, dict]) -> None:
     run_dir, metrics = trained
-    for name in ("config.json", "dataset.json", "checkpoint.pt", "checkpoint.pt.sha256", "train_log.jsonl",
+    for name in ("config.json", "dataset.json", "model.pt", "model.pt.sha256", "train_log.jsonl",
                  "metrics.json", "embeddings.npz", "variances.npz", "split/train_links", "split/test_links"):
         assert (run_dir / name).exists(), name
+    # a finished run keeps its final weights; the resumable checkpoint and the lock are gone
+    for name in ("checkpoint.pt", "checkpoint.pt.sha256", "running.lock"):
+        assert not (run_dir / name).exists(), name
     emb = np.load(run_dir / "embeddings.npz", allow_pickle=False)
     assert emb["left_mean"].shape[0] == len(emb["left_names"])
     assert np.all(emb["left_var"] >= 0.5) and np.all(emb["left_var"] <= 50)

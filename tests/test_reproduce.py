@@ -13,15 +13,14 @@ import pytest
 
 from gaussea.cli import main
 from gaussea.commands.reproduce import (
-    LOCK_NAME,
     Budget,
     RunSpec,
     base_preset,
-    claim_run,
     config_mismatch,
     preset_stage2_share,
     run_config,
 )
+from gaussea.runlock import LOCK_NAME, claim_run
 
 ARGS = ["--dataset", "synthetic", "--splits", "2", "--models", "transe,gcn_align", "--epochs", "1",
         "--set", "data.options.num_entities=120", "--set", "model.dim=16", "--threads", "1"]

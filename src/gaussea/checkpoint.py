@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from gaussea.ioutil import atomic_write_bytes, atomic_write_text, sha256_bytes
+from gaussea.ioutil import OutputWriteError, atomic_write_bytes, atomic_write_text, sha256_bytes
 
 
 class CheckpointError(RuntimeError):
@@ -36,6 +36,16 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     atomic_write_text(side, "".join(f"{s}\n" for s in [*old[:1], new]))
     atomic_write_bytes(path, data)
     atomic_write_text(side, new + "\n")
+
+
+def remove_checkpoint(path: Path) -> None:
+    """Delete a checkpoint and its ``.sha256`` sidecar (the data first: a sidecar alone is never read)."""
+    path = Path(path)
+    for file in (path, path.with_name(path.name + ".sha256")):
+        try:
+            file.unlink(missing_ok=True)
+        except OSError as exc:
+            raise OutputWriteError(file, exc, action="remove") from exc
 
 
 def _listed_sums(side: Path) -> list[str]:

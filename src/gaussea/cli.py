@@ -1,7 +1,8 @@
 """The ``gaussea`` command line: datasets, stats, run, evaluate.
 
-Bad input never ends in a traceback: data, checkpoint and configuration errors are printed as one line
-naming the file and problem, with exit status 2.
+Bad input never ends in a traceback: data, checkpoint and configuration errors, a run directory in use by
+another run, and an output file the operating system refuses to write (a full disk, say) are printed as one
+line naming the file and problem, with exit status 2.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from gaussea.commands import COMMAND_MODULES
 from gaussea.config import RunConfig
 from gaussea.data.registry import default_registry
 from gaussea.data.report import DataError
+from gaussea.ioutil import OutputWriteError
 
 
 def _parse_value(text: str) -> Any:
@@ -164,8 +166,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         if args.print_config and main:
             print(json.dumps(cfg.to_dict(), indent=2))
-        result = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, distributed=distributed,
-                     notify=print_notice)
+        result = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite,
+                     keep_checkpoint=args.keep_checkpoint, distributed=distributed, notify=print_notice)
     finally:
         if distributed is not None:
             distributed.close()
@@ -255,8 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--similarity", choices=["cosine", "neg_sym_kl", "expected_likelihood"])
     s.add_argument("--csls-k", type=int, help="CSLS neighbourhood (0 disables CSLS)")
     s.add_argument("--out", default="runs/default", help="run directory")
-    s.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
-    s.add_argument("--overwrite", action="store_true")
+    s.add_argument("--resume", action="store_true", help="continue an interrupted run from its "
+                   "checkpoint (a finished run is re-evaluated)")
+    s.add_argument("--overwrite", action="store_true", help="replace the run in --out (it is put back if the new run "
+                   "fails before training starts)")
+    s.add_argument("--keep-checkpoint", action="store_true", help="keep the resumable checkpoint.pt of a finished "
+                   "run (default: removed after success; model.pt keeps the final weights)")
     s.add_argument("--strict", action="store_true")
     s.add_argument("--allow-pickle", action="store_true", help="allow .pkl image features (trusted files only)")
     s.add_argument("--no-progress", action="store_true")
@@ -280,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (DataError, CheckpointError, FileExistsError, FileNotFoundError, ValueError) as exc:
+    except (DataError, CheckpointError, FileExistsError, FileNotFoundError, OutputWriteError, ValueError) as exc:
         print(f"gaussea: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `gaussea stats ... | head`

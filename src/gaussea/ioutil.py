@@ -2,6 +2,15 @@
 
 Every file gaussea writes goes through :func:`atomic_write_bytes`: the content is written to a temporary file
 in the same directory, flushed and fsynced, then renamed over the target (rename is atomic on POSIX).
+
+The temporary file is created like any ordinary file (mode 0666 filtered by the process umask, or by the
+folder's default ACL), so the output a collaborator on a shared server reads has the permissions ``touch``
+would give it: a umask of 022 gives 0644, 002 gives 0664. (``tempfile.mkstemp`` creates 0600, which the rename
+would carry over to every result file.)
+
+A write that the operating system refuses (disk full, quota, permissions, a read-only file system) raises
+:class:`OutputWriteError` naming the file and the cause; the command line turns it into one line and exit
+status 2. The file that was there before is untouched.
 """
 
 from __future__ import annotations
@@ -9,27 +18,69 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
+
+NEW_FILE_MODE = 0o666  # before the umask, as open() creates files
+_TEMP_NAME_TRIES = 100
+
+
+class OutputWriteError(OSError):
+    """Writing (or removing) an output file failed: ``filename`` is the file, ``strerror`` the cause."""
+
+    def __init__(self, path: str | Path, cause: OSError, action: str = "write") -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause), str(path))
+        self.action = action
+
+    def __str__(self) -> str:
+        return f"cannot {self.action} {self.filename}: {self.strerror}"
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder + fsync + rename)."""
+    """Write ``data`` to ``path`` atomically (temp file in the same folder + fsync + rename).
+
+    Raises :class:`OutputWriteError` (naming ``path``) when the operating system refuses any step.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _create_temp(path)
+    except OSError as exc:
+        raise OutputWriteError(path, exc) from exc
+    try:
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):
+            raise OutputWriteError(path, exc) from exc
         raise
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new file ``.NAME.XXXXXXXX.tmp`` next to ``path``, opened for writing, with the umask's permissions."""
+    for _ in range(_TEMP_NAME_TRIES):
+        tmp = str(path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp"))
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), NEW_FILE_MODE), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name next to {path}")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte is written (a write may take fewer bytes than it is given)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

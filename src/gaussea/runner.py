@@ -7,12 +7,18 @@ The run directory is the unit of reproducibility. It holds:
   parameters;
 - ``split/``: the exact train / valid / test links (names, OpenEA layout), so anyone can rerun the split;
 - ``checkpoint.pt`` (+ ``.sha256``) and ``train_log.jsonl``: resumable training state and per-epoch losses;
+  the checkpoint (optimiser state included, several times the model's size) is removed once the run has
+  finished, unless ``keep_checkpoint`` (``--keep-checkpoint``), since only resuming needs it;
+- ``model.pt`` (+ ``.sha256``): the final weights, which everything that reads a finished run loads;
 - ``metrics.json``: test metrics per candidate mode, labelled, with provenance (command, revision, machine);
 - ``embeddings.npz``: common-space means and variances per side with entity names (no pickle);
 - ``variances.npz``: per-entity mean variance of every space (common, relational, visual, numerical).
 
 Every file is written atomically; every path is a fixed name inside the run directory. Under torchrun
 (``distributed``) every rank trains and evaluates its shard, and only rank 0 writes.
+
+While a run lasts its directory is locked (``running.lock``); a run that fails before training starts leaves
+the directory as it found it, and ``overwrite`` puts the previous run back in that case (:mod:`gaussea.rundir`).
 
 Training runs on ``train.device`` (checked before anything is written); embeddings are brought to the CPU for
 evaluation and for the files, so a CUDA-trained model is scored by the same code as a CPU-trained one.
@@ -32,6 +38,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 import torch
 
+from gaussea.checkpoint import CheckpointError, remove_checkpoint
 from gaussea.config import RunConfig
 from gaussea.data.checks import check_before_training, data_notices
 from gaussea.data.kgpair import KGPair, Split
@@ -45,7 +52,15 @@ from gaussea.models import build_model
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.provenance import peak_rss_mib, provenance
-from gaussea.train import CHECKPOINT_NAME, DEVICE_SETTING, Trainer, resolve_device
+from gaussea.rundir import METRICS_NAME, RunDirectoryClaim
+from gaussea.train import (
+    CHECKPOINT_NAME,
+    DEVICE_SETTING,
+    FINAL_MODEL_NAME,
+    Trainer,
+    load_final_weights,
+    resolve_device,
+)
 
 if TYPE_CHECKING:
     from gaussea.distributed.context import DistContext
@@ -177,19 +192,28 @@ def corruption_variance_summary(model: AlignmentModel, pair: KGPair) -> dict | N
 
 
 def prepare_run_dir(run_dir: Path, cfg: RunConfig, resume: bool, overwrite: bool) -> RunConfig:
-    """Create the run directory, or reuse it on ``resume`` (the saved config then wins)."""
+    """Create the run directory, or reuse it on ``resume`` (the saved config then wins).
+
+    Without ``resume`` or ``overwrite`` a directory that holds a run is refused: a finished one (``metrics.json``),
+    so that results are never replaced by accident, and an interrupted one (``checkpoint.pt``), so that nobody
+    loses its training by accident. (``make run`` passes ``--overwrite``: the quick start's directory is scratch.)
+    Under ``overwrite`` the previous run was already moved aside when the directory was claimed
+    (:class:`~gaussea.rundir.RunDirectoryClaim`); with ``resume`` as well, ``resume`` wins.
+    """
     config_path = run_dir / "config.json"
     if resume and run_dir.exists():
         for stale in run_dir.rglob(".*.tmp"):  # left by a kill during an atomic write
             stale.unlink(missing_ok=True)
-    if run_dir.exists() and (run_dir / CHECKPOINT_NAME).exists() and not (resume or overwrite):
-        raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or --overwrite")
+    if not (resume or overwrite):
+        if (run_dir / METRICS_NAME).exists():
+            raise FileExistsError(f"{run_dir} holds a finished run ({METRICS_NAME}); pass --overwrite to replace it, "
+                                  "--resume to re-evaluate it, or choose another --out")
+        if (run_dir / CHECKPOINT_NAME).exists():
+            raise FileExistsError(f"{run_dir} holds an unfinished run ({CHECKPOINT_NAME}); pass --resume to continue "
+                                  "it or --overwrite to discard it")
     if resume and config_path.exists():
         return RunConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
     run_dir.mkdir(parents=True, exist_ok=True)
-    if overwrite:
-        for name in (CHECKPOINT_NAME, CHECKPOINT_NAME + ".sha256", "train_log.jsonl", "metrics.json"):
-            (run_dir / name).unlink(missing_ok=True)
     atomic_write_json(config_path, cfg.to_dict())
     return cfg
 
@@ -212,21 +236,46 @@ def _on_main(distributed: DistContext | None, fn: Callable[[], T]) -> T:
 
 
 def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, resume: bool = False,
-        overwrite: bool = False, distributed: DistContext | None = None,
+        overwrite: bool = False, keep_checkpoint: bool = False, distributed: DistContext | None = None,
         notify: Callable[[str], None] | None = None) -> RunResult:
     """Train and evaluate one model; the Python twin of ``gaussea run``.
+
+    ``run_dir`` is locked while the run lasts: another run pointed at it stops with
+    :class:`~gaussea.runlock.RunDirectoryBusy` naming the process that holds it. A directory that already holds a
+    run needs ``resume`` (continue an interrupted run; re-evaluate a finished one) or ``overwrite`` (replace it).
+    A run that fails before training starts leaves the directory as it found it. After a successful run the
+    resumable checkpoint is removed and ``model.pt`` stays, unless ``keep_checkpoint``.
 
     ``distributed`` (set by the CLI under torchrun): every rank calls this with the same arguments; they train
     one model with DDP and evaluate it sharded, and only rank 0 writes the run directory.
     ``notify`` receives, before training, the lines of :func:`~gaussea.data.checks.data_notices` (the CLI
     prints them on stderr); data that cannot train a model raises :class:`DataError` before the model is built.
     """
-    cfg = cfg or RunConfig()
     run_dir = Path(run_dir).resolve()
+    main = distributed is None or distributed.is_main
+    claim = RunDirectoryClaim(run_dir, overwrite=overwrite and not resume)
+    _on_main(distributed, claim.acquire)
+    try:
+        result = _run_claimed(cfg, run_dir, claim, resume=resume, overwrite=overwrite,
+                              keep_checkpoint=keep_checkpoint, distributed=distributed, notify=notify)
+    except BaseException:
+        if main:
+            claim.release(failed=True)
+        raise
+    if main:
+        claim.release()
+    return result
+
+
+def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim, *, resume: bool, overwrite: bool,
+                 keep_checkpoint: bool, distributed: DistContext | None,
+                 notify: Callable[[str], None] | None) -> RunResult:
+    """The body of :func:`run`, in the directory ``claim`` holds."""
+    cfg = cfg or RunConfig()
     t_start = time.perf_counter()
     started = provenance()  # taken at the start: the code that runs is the code of this revision
     if not resume:
-        run_device(cfg.train.device, distributed)  # a bad device fails here, before the run directory is made
+        run_device(cfg.train.device, distributed)  # a bad device fails here, before anything is written
     cfg = _on_main(distributed, partial(prepare_run_dir, run_dir, cfg, resume, overwrite))
     try:
         device = run_device(cfg.train.device, distributed)
@@ -267,6 +316,7 @@ def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, r
     loggers = LoggerGroup(build_loggers(cfg.train.loggers, run_dir, cfg.to_dict()) if main else [])
     trainer = Trainer(model, cfg.train, run_dir, validate=validate, callbacks=[loggers], distributed=distributed,
                       device=device)
+    claim.training_started()  # from here on a failure keeps the run directory, for --resume
     t_train = time.perf_counter()
     try:
         state = trainer.fit(resume=resume)
@@ -307,7 +357,9 @@ def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, r
 
     def write_outputs() -> None:
         write_embeddings(run_dir, model, pair)
-        atomic_write_json(run_dir / "metrics.json", metrics)
+        atomic_write_json(run_dir / METRICS_NAME, metrics)
+        if not keep_checkpoint:  # finished: model.pt holds what is read from now on
+            remove_checkpoint(run_dir / CHECKPOINT_NAME)
 
     _on_main(distributed, write_outputs)
     return RunResult(run_dir, metrics, model, pair, split)
@@ -319,20 +371,25 @@ def _jsonable_meta(meta: dict) -> dict:
 
 
 def load_run_model(run_dir: Path) -> tuple[RunConfig, KGPair, Split, AlignmentModel]:
-    """Rebuild a trained model from its run directory (config + data + split + checkpoint), on the CPU.
+    """Rebuild a trained model from its run directory (config + data + split + final weights), on the CPU.
 
-    On the CPU whatever ``train.device`` was: everything that reads a finished run (evaluate, align, explain,
-    report) works on CPU tensors, and a run trained on a GPU can then be inspected on a machine without one.
+    The weights come from ``model.pt``, or from ``checkpoint.pt`` in run directories made before runs kept
+    ``model.pt`` (and in unfinished ones). On the CPU whatever ``train.device`` was: everything that reads a
+    finished run (evaluate, align, explain, report) works on CPU tensors, and a run trained on a GPU can then be
+    inspected on a machine without one.
     """
-    from gaussea.checkpoint import load_checkpoint
-
     run_dir = Path(run_dir)
+    weights = next((run_dir / name for name in (FINAL_MODEL_NAME, CHECKPOINT_NAME) if (run_dir / name).exists()),
+                   None)
+    if weights is None:
+        raise CheckpointError(f"{run_dir}: no trained model ({FINAL_MODEL_NAME} or {CHECKPOINT_NAME}); "
+                              "is it the directory of a finished run?")
     cfg = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
     pair = load_pair(cfg)
     split = load_split(run_dir / "split", pair)
     inputs = AlignmentInputs.build(pair, split)
     model = build_model(cfg.model_name, inputs, cfg.model, torch.Generator().manual_seed(cfg.train.seed))
-    model.load_state_dict(load_checkpoint(run_dir / CHECKPOINT_NAME)["model"])
+    load_final_weights(model, weights)
     model.eval()
     return cfg, pair, split, model
 

@@ -5,7 +5,9 @@ Adam shared by all losses (``optimiser_per_loss`` gives each loss its own, as MM
 TrainConfig for why that is not the default), shuffled mini-batches
 drawn from a seeded generator. Everything a resumed run needs — model, optimisers, the batch generator's
 state, epoch and stage, best validation state — is in the checkpoint, so ``--resume`` continues exactly
-where the last checkpoint left off and reaches the same final parameters as an uninterrupted run.
+where the last checkpoint left off and reaches the same final parameters as an uninterrupted run. At the end,
+``model.pt`` keeps the final weights alone (:meth:`Trainer.save_final`), so that the runner can remove the large
+checkpoint of a finished run.
 
 Early stopping looks only at the validation slice (carved out of non-train links, never test links).
 
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING
 import torch
 from tqdm import tqdm
 
-from gaussea.checkpoint import load_checkpoint, save_checkpoint
+from gaussea.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gaussea.config import TrainConfig
 from gaussea.ioutil import atomic_write_text
 from gaussea.loggers import EpochLogger
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from gaussea.distributed.context import DistContext
 
 CHECKPOINT_NAME = "checkpoint.pt"
+FINAL_MODEL_NAME = "model.pt"
 LOG_NAME = "train_log.jsonl"
 DEVICE_SETTING = "train.device"
 
@@ -72,6 +75,36 @@ def resolve_device(name: str | torch.device, setting: str = DEVICE_SETTING) -> t
     if index >= count:
         raise ValueError(f"{setting}={name!r} but only {count} CUDA device(s) are visible (cuda:0..cuda:{count - 1})")
     return torch.device("cuda", index)
+
+
+def resume_only_keys(model: torch.nn.Module) -> set[str]:
+    """State-dict keys of the buffers that only continuing the training needs: those a module lists in its
+    ``RESUME_ONLY_BUFFERS`` (truncated sampling's neighbour lists, one row per entity)."""
+    keys = set()
+    for prefix, module in model.named_modules():
+        for name in getattr(module, "RESUME_ONLY_BUFFERS", ()):
+            if getattr(module, name, None) is not None:
+                keys.add(f"{prefix}.{name}" if prefix else name)
+    return keys
+
+
+def final_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state without its resume-only buffers: what a finished run keeps in ``model.pt``."""
+    skip = resume_only_keys(model)
+    return {k: v for k, v in model.state_dict().items() if k not in skip}
+
+
+def load_final_weights(model: torch.nn.Module, path: Path) -> dict:
+    """Load the verified weights at ``path`` (``model.pt``, or a checkpoint) into ``model``; returns the file's
+    content. Only resume-only buffers may be missing; any other difference means the file does not belong to the
+    model the run's ``config.json`` builds, and is a ``CheckpointError`` naming the file."""
+    content = load_checkpoint(path)
+    missing, unexpected = model.load_state_dict(content["model"], strict=False)
+    wrong = sorted(set(missing) - resume_only_keys(model)) + sorted(unexpected)
+    if wrong:
+        raise CheckpointError(f"{path}: its weights do not fit the model of the run's config.json "
+                              f"({len(wrong)} parameter(s) differ, e.g. {wrong[0]})")
+    return content
 
 
 @dataclass
@@ -129,6 +162,7 @@ class Trainer:
             self.optimisers = {name: shared for name in names}
         self.state = TrainState()
         self._best_params: dict | None = None
+        self._weights_only = False  # resumed from a finished run's model.pt: nothing to train, nothing to save
 
     def _adam(self) -> torch.optim.Optimizer:
         """Adam with parameter groups: variances get ``var_lr_mult`` x lr, the common table ``common_lr_mult`` x;
@@ -250,8 +284,9 @@ class Trainer:
         bar.close()
         if self.state.stopped_early and self._best_params is not None:
             self.model.load_state_dict(self._best_params)
-        if self.run_dir:
+        if self.run_dir and not self._weights_only:
             self.save()
+            self.save_final()
         return self.state
 
     def _evaluate_and_track(self, epoch: int) -> float:
@@ -278,7 +313,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimisers": {k: v.state_dict() for k, v in self._distinct_optimisers().items()},
             "generator": self.generator.get_state(),
-            "trainer": {k: v for k, v in vars(self.state).items() if k != "log"},
+            "trainer": self._counters(),
             "best_params": self._best_params,
             **extra,
         }
@@ -286,6 +321,20 @@ class Trainer:
         lines = "".join(json.dumps(r) + "\n" for r in self.state.log)
         atomic_write_text(self.run_dir / LOG_NAME, lines)
         save_checkpoint(self.run_dir / CHECKPOINT_NAME, state)
+
+    def save_final(self) -> None:
+        """``model.pt`` (+ ``.sha256``): the trained weights and the trainer's counters, without the optimiser
+        state, generator states, best-validation copy and negative-sampling lists that only resuming needs (a
+        fraction of the checkpoint's size). What a finished run keeps once its checkpoint is removed: every
+        command that reads a finished run loads it, and ``--resume`` on a finished run re-evaluates it."""
+        assert self.run_dir is not None
+        if self.distributed is not None and not self.distributed.is_main:
+            return
+        save_checkpoint(self.run_dir / FINAL_MODEL_NAME, {"model": final_state_dict(self.model),
+                                                          "trainer": self._counters()})
+
+    def _counters(self) -> dict:
+        return {k: v for k, v in vars(self.state).items() if k != "log"}
 
     def _distinct_optimisers(self) -> dict[str, torch.optim.Optimizer]:
         """Each optimiser once, under the first loss that uses it (a shared one is saved once)."""
@@ -299,6 +348,8 @@ class Trainer:
         assert self.run_dir is not None
         path = self.run_dir / CHECKPOINT_NAME
         if not path.exists():
+            if (self.run_dir / FINAL_MODEL_NAME).exists():
+                self._resume_finished(self.run_dir / FINAL_MODEL_NAME)
             return
         ckpt = load_checkpoint(path)
         self.model.load_state_dict(ckpt["model"])
@@ -311,6 +362,28 @@ class Trainer:
         for k, v in ckpt["trainer"].items():
             setattr(self.state, k, v)
         self._best_params = ckpt.get("best_params")
+        self._resume_log()
+
+    def _resume_finished(self, path: Path) -> None:
+        """Resume a finished run whose checkpoint was removed: its final weights, and nothing left to train.
+
+        Training further would need the optimiser state the checkpoint held, so a configuration asking for more
+        epochs than the run finished is refused (``CheckpointError`` naming the file) rather than silently
+        restarted with fresh optimiser moments.
+        """
+        final = load_final_weights(self.model, path)
+        for k, v in final["trainer"].items():
+            setattr(self.state, k, v)
+        st = self.state
+        if st.epoch < self.total_epochs and not (st.stopped_early or st.budget_exhausted):
+            raise CheckpointError(f"{path}: the run finished after {st.epoch} epochs and its checkpoint was removed, "
+                                  f"so it cannot continue to {self.total_epochs}; start it again with --overwrite "
+                                  "(with --keep-checkpoint a finished run can be extended later)")
+        self._weights_only = True
+        self._resume_log()
+
+    def _resume_log(self) -> None:
+        assert self.run_dir is not None
         log_path = self.run_dir / LOG_NAME
         if log_path.exists():
             records = [json.loads(x) for x in log_path.read_text(encoding="utf-8").splitlines() if x.strip()]

@@ -226,7 +226,7 @@ class Killed(BaseException):
 @pytest.fixture(scope="module")
 def reference_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("crash") / "reference"
-    run(small_config(), run_dir)
+    run(small_config(), run_dir, keep_checkpoint=True)  # the damaged-checkpoint tests below damage its checkpoint
     return run_dir
 
 

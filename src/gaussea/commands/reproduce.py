@@ -31,8 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import socket
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -206,9 +204,11 @@ def execute(specs: Sequence[RunSpec], root: Path, configs: dict[RunSpec, Any], l
             ) -> dict[str, int]:
     """Run every unfinished spec (resuming partial ones); returns counts of ran / skipped / busy / failed runs.
 
-    A cell another live process is running (its ``running.lock``, see :func:`claim_run`) is left to it and
-    counted as busy, so several commands can share one results root — Table 1 and Table 2 side by side, say.
+    A cell another live process is running (it holds the cell's ``running.lock``: every run locks its directory,
+    see :mod:`gaussea.runlock`) is left to it and counted as busy, so several commands can share one results
+    root — Table 1 and Table 2 side by side, say.
     """
+    from gaussea.runlock import RunDirectoryBusy
     from gaussea.runner import run
 
     counts = no_runs()
@@ -219,60 +219,22 @@ def execute(specs: Sequence[RunSpec], root: Path, configs: dict[RunSpec, Any], l
             counts["skipped"] += 1
             print(f"{prefix}: finished, skipped", file=log, flush=True)
             continue
-        lock = claim_run(run_dir)
-        if lock is None:
-            counts["busy"] += 1
-            print(f"{prefix}: being run by another process, left to it", file=log, flush=True)
-            continue
         t0 = time.perf_counter()
         try:
             result = run(configs[spec], run_dir, resume=True)
+        except RunDirectoryBusy:
+            counts["busy"] += 1
+            print(f"{prefix}: being run by another process, left to it", file=log, flush=True)
+            continue
         except Exception as exc:  # one failed cell must not lose the others; reported and counted
             counts["failed"] += 1
             print(f"{prefix}: FAILED ({type(exc).__name__}: {exc})", file=log, flush=True)
             continue
-        finally:
-            lock.unlink(missing_ok=True)
         counts["ran"] += 1
         test = result.metrics["test"].get("test", {})
         print(f"{prefix}: H@1 {test.get('hits@1', float('nan')):.4f} MRR {test.get('mrr', float('nan')):.4f} "
               f"({time.perf_counter() - t0:.0f} s)", file=log, flush=True)
     return counts
-
-
-LOCK_NAME = "running.lock"
-
-
-def claim_run(run_dir: Path) -> Path | None:
-    """Take ``run_dir/running.lock`` (created exclusively, holding ``host pid``); ``None`` if a live process of
-    this host holds it. A lock left by a dead process (a killed command) is taken over, so a killed run still
-    resumes; a lock from another host is respected (we cannot tell whether that process lives)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    lock = run_dir / LOCK_NAME
-    this_host = socket.gethostname()
-    for _ in range(2):
-        try:
-            with open(lock, "x", encoding="utf-8") as handle:
-                handle.write(f"{this_host} {os.getpid()}")
-            return lock
-        except FileExistsError:
-            host, _, pid = lock.read_text(encoding="utf-8").partition(" ")
-            if host != this_host or _alive(int(pid or 0)):
-                return None
-            lock.unlink(missing_ok=True)  # stale: its process is gone
-    return None
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        pass
-    return True
 
 
 # --- summarising ----------------------------------------------------------------------------------

@@ -195,7 +195,11 @@ class NegativeSampler(nn.Module):
     :meth:`refresh_neighbours` has been called — uniformly from the ``neighbour_share`` x |graph| entities nearest
     (by cosine) to the entity it replaces: BootEA's truncated sampling. The neighbour lists are a persistent
     buffer (``int32``), so a checkpoint carries them and a resumed run samples exactly as an uninterrupted one.
+    Only resuming needs them: a finished run's ``model.pt`` leaves them out (:data:`RESUME_ONLY_BUFFERS`).
     """
+
+    # Buffers that only continuing the training needs (gaussea.train.final_state_dict leaves them out).
+    RESUME_ONLY_BUFFERS = ("neighbours", "neighbours_ready")
 
     def __init__(self, positives: torch.Tensor, side_of_entity: torch.Tensor, num_left: int,
                  num_relations: int, neighbour_share: float = 0.0) -> None:
