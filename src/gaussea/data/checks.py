@@ -46,7 +46,8 @@ def check_before_training(pair: KGPair, split: Split, modalities: Sequence[str])
 
 
 def _check_split(split: Split, links_where: str, num_links: int) -> None:
-    drawn = split.description.get("kind") == "random"
+    # A split read from files names its file, even when split.json says it was drawn at random originally.
+    drawn = split.description.get("kind") == "random" and not split.files
     for part, links in (("train", split.train), ("test", split.test)):
         if len(links):
             continue
