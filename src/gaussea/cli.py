@@ -271,8 +271,8 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--batch-size", type=int, help=f"triples per step (default {d.train.batch_size})")
     s.add_argument("--seed", type=int, help=f"seed of the initialisation and batches (default {d.train.seed})")
     s.add_argument("--device", help=f"where to train: cpu, cuda, cuda:N, mps (default {d.train.device})")
-    s.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice); results are "
-                                               "bit-identical only for the same count")
+    s.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice); only runs on "
+                                               "one thread are bit-identical from run to run")
     s.add_argument("--eval-every", type=int, help="evaluate on the valid slice every N epochs")
     s.add_argument("--patience", type=int, help="early-stopping patience (valid evaluations)")
     s.add_argument("--similarity", choices=SIMILARITY_NAMES,
