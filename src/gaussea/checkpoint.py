@@ -12,8 +12,6 @@ import io
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from gaussea.ioutil import OutputWriteError, atomic_write_bytes, atomic_write_text, sha256_bytes
 
 
@@ -27,6 +25,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     The sidecar first lists the old and the new checksum, then the data is replaced, then the sidecar keeps
     only the new one. Each step is an atomic rename, and at every instant the data file matches a listed sum.
     """
+    import torch  # here, not at the top: the CLI imports CheckpointError and must start without torch
+
     buf = io.BytesIO()
     torch.save(state, buf)
     data = buf.getvalue()
@@ -77,6 +77,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             f"{path}: checksum mismatch (file is truncated or was modified; expected {want}..., "
             f"got {actual[:12]}...). Delete it (and its .sha256) to restart from scratch."
         )
+    import torch
+
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure becomes one clear message

@@ -1,8 +1,12 @@
-"""The ``gaussea`` command line: datasets, stats, run, evaluate.
+"""The ``gaussea`` command line: the parser of every subcommand, and ``datasets``, ``stats``, ``run``, ``evaluate``.
 
 Bad input never ends in a traceback: data, checkpoint and configuration errors, a run directory in use by
 another run, and an output file the operating system refuses to write (a full disk, say) are printed as one
-line naming the file and problem, with exit status 2.
+line naming the file and problem, with exit status 2. A configuration is checked field by field when it is
+built (:mod:`gaussea.config_fields`), before any data is loaded or anything written.
+
+Building the parser imports nothing heavy (no torch): ``gaussea --help`` and the light subcommands start at
+once, and each command imports what it needs when it runs.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from typing import Any
 
 from gaussea.checkpoint import CheckpointError
 from gaussea.commands import COMMAND_MODULES
-from gaussea.config import RunConfig
+from gaussea.config import SIMILARITY_NAMES, EvalConfig, RunConfig
+from gaussea.config_fields import check_field
 from gaussea.data.registry import default_registry
 from gaussea.data.report import DataError
 from gaussea.ioutil import OutputWriteError
+
+TAGLINE = "multi-modal entity alignment between knowledge graphs with Gaussian embeddings"
 
 
 def _parse_value(text: str) -> Any:
@@ -32,13 +39,22 @@ def _parse_value(text: str) -> Any:
 def apply_overrides(cfg_dict: dict, assignments: list[str]) -> None:
     """Apply ``section.key=value`` overrides (values parsed as JSON when possible) to a config dict.
 
-    A plain string given for a list-valued key is split on commas (``model.modalities=r,n``), as the CLI's own
-    list flags are; without this it would reach the config as a string and be read character by character."""
+    A plain string given for a list-valued key is split on commas and each part parsed on its own
+    (``model.modalities=r,n``, ``eval.ks=1,10``), as the CLI's own list flags are; without this it would reach the
+    config as a string and be read character by character. A key without a section (``dim=50``) is refused
+    unless it is a top-level key such as ``model_name``: it would otherwise be ignored without a word."""
     for item in assignments:
         if "=" not in item:
             raise ValueError(f"--set expects section.key=value, got {item!r}")
         path, value = item.split("=", 1)
         keys = path.split(".")
+        if len(keys) == 1 and isinstance(cfg_dict.get(keys[0]), dict):
+            raise ValueError(f"--set {item!r}: {keys[0]!r} is a section; set one of its keys ({keys[0]}.KEY=VALUE)")
+        if len(keys) == 1 and keys[0] not in cfg_dict:
+            sections = [k for k, v in cfg_dict.items() if isinstance(v, dict)]
+            plain = [k for k, v in cfg_dict.items() if not isinstance(v, dict)]
+            raise ValueError(f"--set {item!r}: {keys[0]!r} is not a config key; write SECTION.KEY=VALUE with a "
+                             f"section of {sections}, or set one of {plain}")
         node = cfg_dict
         for key in keys[:-1]:
             if not isinstance(node.get(key), dict):
@@ -46,20 +62,29 @@ def apply_overrides(cfg_dict: dict, assignments: list[str]) -> None:
             node = node[key]
         parsed = _parse_value(value)
         if isinstance(node.get(keys[-1]), (list, tuple)) and isinstance(parsed, str):
-            parsed = [part.strip() for part in parsed.split(",") if part.strip()]
+            parsed = [_parse_value(part.strip()) for part in parsed.split(",") if part.strip()]
         node[keys[-1]] = parsed
 
 
 def load_config_file(path: Path) -> dict:
+    """A ``--config`` file (TOML by suffix, else JSON) as a dict; a syntax error or a file that is not a table of
+    sections is a ``ValueError`` naming the file."""
     text = path.read_text(encoding="utf-8")
-    if path.suffix == ".toml":
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib
+    try:
+        if path.suffix == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib
 
-        return tomllib.loads(text)
-    return json.loads(text)
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except ValueError as exc:  # json.JSONDecodeError and tomllib.TOMLDecodeError are ValueErrors
+        raise ValueError(f"{path}: invalid {'TOML' if path.suffix == '.toml' else 'JSON'} ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a config file holds a table of sections (data, model, train, eval)")
+    return data
 
 
 def build_run_config(args: argparse.Namespace) -> RunConfig:
@@ -103,7 +128,7 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
         base["data"]["options"]["allow_pickle"] = True
     if args.no_progress:
         base["train"]["progress"] = False
-    if args.csls_k is not None and args.csls_k <= 0:
+    if args.csls_k == 0:  # 0 turns CSLS off; a negative k is left for the config check to refuse
         base["eval"]["csls_k"] = None
     apply_overrides(base, args.set or [])
     return RunConfig.from_dict(base)
@@ -141,7 +166,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(f"  {key}: {value:,}" if isinstance(value, int) else f"  {key}: {value}")
     if pair.report.total_problems:
         print("problems (lines skipped):")
-        print(pair.report.summary())
+        print(pair.report.summary(notes=False))  # the notes are printed just above
     for name, split in pair.given_splits.items():
         default = " (gaussea run uses it unless --given-split / --split-dir say otherwise)" \
             if name == pair.default_split else ""
@@ -150,11 +175,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    cfg = build_run_config(args)  # first: a bad value is refused before torch is even imported
+
     from gaussea.distributed.context import init_from_env
     from gaussea.runner import run
     from gaussea.train import resolve_device
 
-    cfg = build_run_config(args)
     device = cfg.train.device
     saved = Path(args.out) / "config.json"
     if args.resume and saved.exists():  # a resumed run keeps its saved configuration; run() checks its device
@@ -202,8 +228,12 @@ def print_metrics(metrics: dict) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from gaussea.runner import evaluate_run
 
-    modes = tuple(args.modes.split(",")) if args.modes else None
-    csls_k = -1 if args.csls_k is None else (args.csls_k if args.csls_k > 0 else None)
+    modes = tuple(m.strip() for m in args.modes.split(",")) if args.modes else None
+    csls_k = -1 if args.csls_k is None else (args.csls_k if args.csls_k != 0 else None)
+    if modes is not None:
+        check_field(EvalConfig, "eval", "modes", modes)
+    if csls_k != -1:  # checked like the config field, before the run is loaded
+        check_field(EvalConfig, "eval", "csls_k", csls_k)
     out = evaluate_run(args.run_dir, similarity=args.similarity, csls_k=csls_k, modes=modes)
     if args.json:
         print(json.dumps(out, indent=2))
@@ -212,71 +242,94 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gaussea", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
-
-    s = sub.add_parser("datasets", help="list registered datasets and formats")
-    s.set_defaults(func=cmd_datasets)
-
-    s = sub.add_parser("stats", help="print dataset statistics and the load report")
-    s.add_argument("dataset")
-    s.add_argument("--data-dir")
+def _add_stats_parser(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("stats", help="print dataset statistics and the load report",
+                       description="Load a dataset as `gaussea run` would and print its sizes per graph, the loader's "
+                                   "notes and every kind of line it skipped (with examples).")
+    s.add_argument("dataset", help="a registered dataset name (see `gaussea datasets`)")
+    s.add_argument("--data-dir", help="the folder holding the dataset's files (not needed for synthetic)")
     s.add_argument("--strict", action="store_true", help="turn skipped bad lines into errors")
     s.add_argument("--allow-pickle", action="store_true", help="allow .pkl image features (runs code: trusted "
                    "files only)")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print the statistics and load report as JSON")
     s.set_defaults(func=cmd_stats)
 
-    s = sub.add_parser("run", help="train and evaluate a model (default: the synthetic benchmark)")
+
+def _add_run_parser(sub: argparse._SubParsersAction) -> None:
+    d = RunConfig()  # the defaults quoted in the help texts
+    s = sub.add_parser("run", help="train and evaluate a model (default: the synthetic benchmark)",
+                       description="Train and evaluate one model and write a run directory (config, split, "
+                                   "checkpoint, metrics, embeddings). Values apply in this order: defaults, "
+                                   "--preset, --config, then --set and the flags below.")
     s.add_argument("--preset", help="start from a named preset (see `gaussea presets`); --config, --set and "
                                     "flags override it")
     s.add_argument("--config", help="JSON or TOML file with data/model/train/eval sections")
     s.add_argument("--log", help="comma list of per-epoch loggers: csv, tensorboard, mlflow (default: csv)")
-    s.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override any config value")
-    s.add_argument("--dataset")
-    s.add_argument("--data-dir")
-    s.add_argument("--ratio", type=float, help="share of links used for training (default 0.2)")
-    s.add_argument("--split", type=int, help="index of the random split (default 0)")
+    s.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                   help="override any config value (repeatable; value parsed as JSON, e.g. --set model.dim=150)")
+    s.add_argument("--dataset", help=f"a registered dataset name (see `gaussea datasets`; default {d.data.dataset})")
+    s.add_argument("--data-dir", help="the folder holding the dataset's files (not needed for synthetic)")
+    s.add_argument("--ratio", type=float, help=f"share of links used for training (default {d.data.ratio})")
+    s.add_argument("--split", type=int, help=f"index of the random split (default {d.data.split})")
     s.add_argument("--valid-ratio", type=float, help="share of links held out for validation")
     s.add_argument("--given-split", help="use a split shipped with the dataset (e.g. split_721_ExEA); 'none': a "
                    "random split even where the dataset ships a default one (DBP15K sup_ent_ids/ref_ent_ids)")
     s.add_argument("--split-dir", help="use the split files in this folder")
-    s.add_argument("--model", help="model name (default: gaussian)")
+    s.add_argument("--model", help=f"model name (default: {d.model_name})")
     s.add_argument("--modalities", help="comma list of r,n,v (default r,n,v)")
-    s.add_argument("--dim", type=int)
-    s.add_argument("--stage1-epochs", type=int)
-    s.add_argument("--stage2-epochs", type=int)
-    s.add_argument("--lr", type=float)
-    s.add_argument("--batch-size", type=int)
-    s.add_argument("--seed", type=int)
-    s.add_argument("--device")
-    s.add_argument("--threads", type=int)
+    s.add_argument("--dim", type=int, help=f"embedding dimension (default {d.model.dim})")
+    s.add_argument("--stage1-epochs", type=int,
+                   help=f"epochs with the variances fixed (default {d.train.stage1_epochs})")
+    s.add_argument("--stage2-epochs", type=int,
+                   help=f"epochs with the variances learned (default {d.train.stage2_epochs})")
+    s.add_argument("--lr", type=float, help=f"learning rate (default {d.train.lr})")
+    s.add_argument("--batch-size", type=int, help=f"triples per step (default {d.train.batch_size})")
+    s.add_argument("--seed", type=int, help=f"seed of the initialisation and batches (default {d.train.seed})")
+    s.add_argument("--device", help=f"where to train: cpu, cuda, cuda:N, mps (default {d.train.device})")
+    s.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice); only runs on "
+                                               "one thread are bit-identical from run to run")
     s.add_argument("--eval-every", type=int, help="evaluate on the valid slice every N epochs")
     s.add_argument("--patience", type=int, help="early-stopping patience (valid evaluations)")
-    s.add_argument("--similarity", choices=["cosine", "neg_sym_kl", "expected_likelihood"])
-    s.add_argument("--csls-k", type=int, help="CSLS neighbourhood (0 disables CSLS)")
-    s.add_argument("--out", default="runs/default", help="run directory")
+    s.add_argument("--similarity", choices=SIMILARITY_NAMES,
+                   help=f"similarity of two entities' embeddings (default {d.eval.similarity})")
+    s.add_argument("--csls-k", type=int, help=f"CSLS neighbourhood (default {d.eval.csls_k}; 0 disables CSLS)")
+    s.add_argument("--out", default="runs/default", help="run directory (default runs/default)")
     s.add_argument("--resume", action="store_true", help="continue an interrupted run from its "
                    "checkpoint (a finished run is re-evaluated)")
     s.add_argument("--overwrite", action="store_true", help="replace the run in --out (it is put back if the new run "
                    "fails before training starts)")
     s.add_argument("--keep-checkpoint", action="store_true", help="keep the resumable checkpoint.pt of a finished "
                    "run (default: removed after success; model.pt keeps the final weights)")
-    s.add_argument("--strict", action="store_true")
+    s.add_argument("--strict", action="store_true", help="turn skipped bad data lines into errors")
     s.add_argument("--allow-pickle", action="store_true", help="allow .pkl image features (trusted files only)")
-    s.add_argument("--no-progress", action="store_true")
-    s.add_argument("--print-config", action="store_true")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--print-config", action="store_true", help="print the resolved config (JSON) before training")
     s.set_defaults(func=cmd_run)
 
-    s = sub.add_parser("evaluate", help="re-evaluate a finished run directory")
-    s.add_argument("run_dir")
-    s.add_argument("--similarity", choices=["cosine", "neg_sym_kl", "expected_likelihood"])
-    s.add_argument("--csls-k", type=int)
-    s.add_argument("--modes", help="comma list of test,all")
-    s.add_argument("--json", action="store_true")
+
+def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("evaluate", help="re-evaluate a finished run directory",
+                       description="Score a finished run's test links again from its checkpoint, by default as "
+                                   "the run did; the options change the scoring, never the run directory.")
+    s.add_argument("run_dir", help="a finished `gaussea run` directory")
+    s.add_argument("--similarity", choices=SIMILARITY_NAMES, help="override the run's similarity")
+    s.add_argument("--csls-k", type=int, help="override the run's CSLS k (0 disables CSLS)")
+    s.add_argument("--modes", help="comma list of candidate pools: test, all (default: the run's)")
+    s.add_argument("--json", action="store_true", help="print the metrics as JSON")
     s.set_defaults(func=cmd_evaluate)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gaussea", description=f"gaussea: {TAGLINE}.",
+                                epilog="`gaussea COMMAND --help` shows a command's options; docs/commands.md "
+                                       "shows them at work.")
+    sub = p.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
+
+    s = sub.add_parser("datasets", help="list registered datasets and formats")
+    s.set_defaults(func=cmd_datasets)
+    _add_stats_parser(sub)
+    _add_run_parser(sub)
+    _add_evaluate_parser(sub)
     for module in COMMAND_MODULES:
         importlib.import_module(module).add_parser(sub)
     return p

@@ -2,12 +2,20 @@
 
 Where the paper gives a value it is cited; where it is silent the default is ours and says so. Configs map
 1:1 onto JSON (``to_dict`` / ``from_dict``) so a run directory records exactly what produced it.
+
+Every field is checked when a config is built (:mod:`gaussea.config_fields`): its type from the annotation, its
+allowed values from the ``ALLOWED`` table of its class, so a bad value is one line naming the field before any
+data is loaded or anything written.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
+
+from gaussea.config_fields import ANY, Allowed, above, at_least, check_fields, one_of, show, within
 
 T = TypeVar("T")
 
@@ -17,6 +25,13 @@ MODAL_MEANS = ("free", "encoder")  # ModelConfig.modal_means
 MODAL_VARIANCE_UPDATES = ("gradient", "closed_form")  # ModelConfig.modal_variance_update
 NEGATIVE_SAMPLINGS = ("uniform", "truncated")  # ModelConfig.negative_sampling
 OPTIMISERS = ("adam", "lazy_adam", "lazy_common")
+STAGE2_CSL_STEPS = ("match_rel", "batch")  # TrainConfig.stage2_csl_steps
+AC_STEPS = ("match_rel", "all_pairs", "one_pass")  # TrainConfig.ac_steps
+# Names owned by other modules, repeated here so that checking a config imports nothing heavy; a test keeps them
+# equal to gaussea.evaluate.SIMILARITIES / CANDIDATE_MODES and gaussea.loggers.LOGGER_NAMES.
+SIMILARITY_NAMES = ("cosine", "neg_sym_kl", "expected_likelihood")
+CANDIDATE_MODES = ("test", "all")
+LOGGER_NAMES = ("csv", "tensorboard", "mlflow")
 
 
 @dataclass
@@ -118,32 +133,28 @@ class ModelConfig:
     common_init_std: float = 0.0
     options: dict = field(default_factory=dict)  # model-specific parameters (baselines), checked by each model
 
+    ALLOWED: ClassVar[Mapping[str, Allowed]] = {
+        "dim": at_least(1), "modalities": one_of(*MODALITIES, nonempty=True, distinct=True),
+        "var_init": above(0), "var_min": above(0), "var_max": above(0), "image_var": above(0),
+        "numeric_var": above(0), "margin": at_least(0), "negatives": at_least(1),
+        "negative_sampling": one_of(*NEGATIVE_SAMPLINGS), "truncated_epsilon": within(0, 1, high_open=True),
+        "truncated_every": at_least(1), "max_norm": above(0, "null: no bound on the relational means"),
+        "modal_means": one_of(*MODAL_MEANS), "modal_variance_update": one_of(*MODAL_VARIANCE_UPDATES),
+        "numeric_norm": one_of(*NUMERIC_NORMS), "rbf_width": above(0), "cnn_channels": at_least(1),
+        "numeric_negatives": at_least(0), "init_std": at_least(0), "common_init_std": at_least(0),
+    }
+
     def __post_init__(self) -> None:
-        self.modalities = tuple(self.modalities)
-        bad = [m for m in self.modalities if m not in MODALITIES]
-        if bad or not self.modalities:
-            raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {self.modalities}")
-        if not 0 < self.var_min <= self.var_init <= self.var_max:
-            raise ValueError("need 0 < var_min <= var_init <= var_max")
-        if self.numeric_norm not in NUMERIC_NORMS:
-            raise ValueError(f"numeric_norm must be one of {NUMERIC_NORMS}, got {self.numeric_norm!r}")
-        if self.modal_variance_update not in MODAL_VARIANCE_UPDATES:
-            raise ValueError(f"modal_variance_update must be one of {MODAL_VARIANCE_UPDATES}, "
-                             f"got {self.modal_variance_update!r}")
-        if self.modal_means not in MODAL_MEANS:
-            raise ValueError(f"modal_means must be one of {MODAL_MEANS}, got {self.modal_means!r}")
+        check_fields(self, "model", self.ALLOWED)
+        if not self.var_min <= self.var_init <= self.var_max:
+            raise ValueError(f"model.var_min={show(self.var_min)}, model.var_init={show(self.var_init)}, "
+                             f"model.var_max={show(self.var_max)}: need var_min <= var_init <= var_max")
         bad_weights = {k: w for k, w in self.csl_weights.items()
-                       if k not in MODALITIES or not isinstance(w, (int, float)) or isinstance(w, bool) or w < 0}
+                       if k not in MODALITIES or not isinstance(w, (int, float)) or isinstance(w, bool)
+                       or not math.isfinite(w) or w < 0}
         if bad_weights:
-            raise ValueError(f"csl_weights maps modalities {MODALITIES} to weights >= 0, got {bad_weights}")
-        if self.numeric_negatives < 0:
-            raise ValueError(f"numeric_negatives must be >= 0, got {self.numeric_negatives}")
-        if self.negative_sampling not in NEGATIVE_SAMPLINGS:
-            raise ValueError(f"negative_sampling must be one of {NEGATIVE_SAMPLINGS}, got {self.negative_sampling!r}")
-        if not 0.0 <= self.truncated_epsilon < 1.0:
-            raise ValueError(f"truncated_epsilon must be in [0, 1), got {self.truncated_epsilon}")
-        if self.truncated_every < 1:
-            raise ValueError(f"truncated_every must be >= 1, got {self.truncated_every}")
+            raise ValueError(f"model.csl_weights={show(self.csl_weights)}: must map modalities {show(MODALITIES)} "
+                             f"to weights >= 0 (bad: {show(bad_weights)})")
 
 
 @dataclass
@@ -199,16 +210,18 @@ class TrainConfig:
     max_seconds: float | None = None  # wall-clock training budget; training stops after the epoch that hits it
     loggers: tuple[str, ...] = ("csv",)  # per-epoch metric loggers: csv (RUN_DIR/train_log.csv), tensorboard, mlflow
 
+    ALLOWED: ClassVar[Mapping[str, Allowed]] = {
+        "stage1_epochs": at_least(0), "stage2_epochs": at_least(0), "lr": above(0), "var_lr_mult": at_least(0),
+        "common_lr_mult": at_least(0), "optimiser": one_of(*OPTIMISERS), "batch_size": at_least(1),
+        "entity_batch_size": at_least(1), "stage2_csl_steps": one_of(*STAGE2_CSL_STEPS),
+        "ac_steps": one_of(*AC_STEPS), "seed": at_least(0), "device": ANY,  # the device is checked by name later
+        "threads": at_least(1, "null: torch's default"), "checkpoint_every": at_least(0), "eval_every": at_least(0),
+        "patience": at_least(0), "max_seconds": above(0, "null: no time budget"),
+        "loggers": one_of(*LOGGER_NAMES),
+    }
+
     def __post_init__(self) -> None:
-        self.loggers = tuple(self.loggers)
-        if self.optimiser not in OPTIMISERS:
-            raise ValueError(f"optimiser must be one of {OPTIMISERS}, got {self.optimiser!r}")
-        if self.stage2_csl_steps not in ("match_rel", "batch"):
-            raise ValueError(f"stage2_csl_steps must be 'match_rel' or 'batch', got {self.stage2_csl_steps!r}")
-        if self.ac_steps not in ("match_rel", "all_pairs", "one_pass"):
-            raise ValueError(f"ac_steps must be 'match_rel', 'all_pairs' or 'one_pass', got {self.ac_steps!r}")
-        if self.stage1_epochs < 0 or self.stage2_epochs < 0:
-            raise ValueError("epochs must be >= 0")
+        check_fields(self, "train", self.ALLOWED)
 
 
 @dataclass
@@ -221,9 +234,14 @@ class EvalConfig:
     ks: tuple[int, ...] = (1, 5, 10)
     chunk_size: int | None = None
 
+    ALLOWED: ClassVar[Mapping[str, Allowed]] = {
+        "similarity": one_of(*SIMILARITY_NAMES), "csls_k": at_least(1, "null, or --csls-k 0, turns CSLS off"),
+        "modes": one_of(*CANDIDATE_MODES, nonempty=True, distinct=True),
+        "ks": Allowed(low=1, nonempty=True, distinct=True), "chunk_size": at_least(1, "null: automatic"),
+    }
+
     def __post_init__(self) -> None:
-        self.modes = tuple(self.modes)
-        self.ks = tuple(self.ks)
+        check_fields(self, "eval", self.ALLOWED)
 
 
 @dataclass
@@ -241,6 +259,18 @@ class DataConfig:
     strict: bool = False
     options: dict = field(default_factory=dict)  # loader options (e.g. synthetic generator knobs)
 
+    ALLOWED: ClassVar[Mapping[str, Allowed]] = {
+        "dataset": ANY, "data_dir": ANY, "given_split": ANY, "split_dir": ANY,  # checked by the dataset registry
+        "ratio": within(0, 1, low_open=True, high_open=True), "split": at_least(0), "split_seed": at_least(0),
+        "valid_ratio": within(0, 1, high_open=True),
+    }
+
+    def __post_init__(self) -> None:
+        check_fields(self, "data", self.ALLOWED)
+        if self.ratio + self.valid_ratio >= 1:
+            raise ValueError(f"data.ratio={show(self.ratio)}, data.valid_ratio={show(self.valid_ratio)}: "
+                             "ratio + valid_ratio must be < 1 (the rest are the test links)")
+
 
 @dataclass
 class RunConfig:
@@ -248,20 +278,37 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    model_name: str = "gaussian"
+    model_name: str = "gaussian"  # a name of gaussea.models.model_builders (checked by the runner: needs torch)
+
+    ALLOWED: ClassVar[Mapping[str, Allowed]] = {"model_name": ANY}
+
+    def __post_init__(self) -> None:
+        check_fields(self, "", self.ALLOWED)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        return cls(
-            data=dataclass_from_dict(DataConfig, d.get("data", {})),
-            model=dataclass_from_dict(ModelConfig, d.get("model", {})),
-            train=dataclass_from_dict(TrainConfig, d.get("train", {})),
-            eval=dataclass_from_dict(EvalConfig, d.get("eval", {})),
-            model_name=d.get("model_name", "gaussian"),
-        )
+        """The config of a dict shaped like :meth:`to_dict`; missing keys take their defaults.
+
+        Refuses what would otherwise be silently ignored: a key that is neither a section nor ``model_name``
+        (``{"dim": 50}`` instead of ``{"model": {"dim": 50}}``) and a section that is not a table.
+        """
+        if not isinstance(d, dict):
+            raise ValueError(f"a config must be a table of sections, got {show(d)}")
+        sections = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "eval": EvalConfig}
+        unknown = sorted(set(d) - {*sections, "model_name"})
+        if unknown:
+            raise ValueError(f"unknown config key(s) {unknown}: a config holds the sections {list(sections)} and "
+                             f"model_name (an option belongs to its section, e.g. model.dim)")
+        built: dict[str, Any] = {}
+        for name, section_cls in sections.items():
+            values = d.get(name, {})
+            if not isinstance(values, dict):
+                raise ValueError(f"{name}={show(values)}: must be a table of {name} options")
+            built[name] = dataclass_from_dict(section_cls, values)
+        return cls(**built, model_name=d.get("model_name", "gaussian"))
 
 
 def dataclass_from_dict(cls: type[T], d: dict[str, Any]) -> T:

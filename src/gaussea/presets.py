@@ -140,7 +140,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               description="List the built-in presets, or show one resolved (with --show).")
     s.add_argument("--show", metavar="NAME", help="print the resolved preset (sections it sets)")
     s.add_argument("--full", action="store_true", help="with --show: the complete config (defaults + preset)")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print JSON (the list, or with --show the preset)")
     s.set_defaults(func=cmd_presets)
 
 
@@ -156,8 +156,9 @@ def cmd_presets(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(dict(rows), indent=2))
         return 0
-    for name, desc in rows:
-        print(f"{name:16s} {desc}")
+    width = max((len(name) for name, _ in rows), default=0)
+    for name, desc in rows:  # descriptions in one column, however long the longest name
+        print(f"{name:{width}s}  {desc}")
     return 0
 
 

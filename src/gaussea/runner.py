@@ -48,7 +48,7 @@ from gaussea.data.splits import load_split, make_split, save_split
 from gaussea.evaluate import Embeddings, evaluate_alignment
 from gaussea.ioutil import atomic_write_bytes, atomic_write_json
 from gaussea.loggers import LoggerGroup, build_loggers
-from gaussea.models import build_model
+from gaussea.models import build_model, check_model_name
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.provenance import peak_rss_mib, provenance
@@ -251,6 +251,9 @@ def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, r
     ``notify`` receives, before training, the lines of :func:`~gaussea.data.checks.data_notices` (the CLI
     prints them on stderr); data that cannot train a model raises :class:`DataError` before the model is built.
     """
+    cfg = RunConfig.from_dict((cfg or RunConfig()).to_dict())  # checked again: fields may be set after construction
+    if not resume:
+        check_model_name(cfg.model_name)  # like a bad device: refused before any data is loaded or written
     run_dir = Path(run_dir).resolve()
     main = distributed is None or distributed.is_main
     claim = RunDirectoryClaim(run_dir, overwrite=overwrite and not resume)
@@ -273,10 +276,12 @@ def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim,
     """The body of :func:`run`, in the directory ``claim`` holds."""
     cfg = cfg or RunConfig()
     t_start = time.perf_counter()
-    started = provenance()  # taken at the start: the code that runs is the code of this revision
     if not resume:
         run_device(cfg.train.device, distributed)  # a bad device fails here, before anything is written
     cfg = _on_main(distributed, partial(prepare_run_dir, run_dir, cfg, resume, overwrite))
+    if cfg.train.threads:  # the run's (on --resume the saved) count, set before anything computes or is recorded
+        torch.set_num_threads(cfg.train.threads)
+    started = provenance()  # before training: the code that runs is the code of this revision
     try:
         device = run_device(cfg.train.device, distributed)
     except ValueError as exc:

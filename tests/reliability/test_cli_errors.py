@@ -123,3 +123,11 @@ def test_allow_pickle_hint_names_an_existing_option() -> None:
         build_parser().parse_args(["run", "--allow-pickle"])
     except SystemExit:
         pytest.fail("`gaussea run --allow-pickle` is not an option")
+
+
+def test_stats_prints_each_loader_note_once(tmp_path: Path) -> None:
+    root = write_layout(tmp_path / "data", "dbp15k")
+    (root / "triples_1").write_bytes(b"0\t7\t1\n0\t7\n")  # one skipped line: the problem summary is printed too
+    status, out, _ = cli_in_process(["stats", "dbp15k", "--data-dir", str(root)])
+    assert status == 0 and "columns: 1 line(s) skipped" in out
+    assert out.count("links_file:") == 1, out

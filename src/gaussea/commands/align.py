@@ -28,7 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "(max matched then max total score; needs scipy) or stable (Gale-Shapley)")
     s.add_argument("--candidates", type=int, default=DEFAULT_CANDIDATES,
                    help=f"candidate list length per source for --one-to-one (default {DEFAULT_CANDIDATES})")
-    s.add_argument("--direction", choices=DIRECTIONS, default="left_to_right")
+    s.add_argument("--direction", choices=DIRECTIONS, default="left_to_right",
+                   help="which graph's entities are the sources (default left_to_right)")
     s.add_argument("--entities", help="file with one source entity name per line (default: all of them)")
     s.add_argument("--similarity", choices=["cosine", "neg_sym_kl", "expected_likelihood"],
                    help="override the run's similarity")

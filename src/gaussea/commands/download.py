@@ -393,7 +393,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "download", help="fetch a benchmark's public files into the local cache (sha256-verified, resumable)",
         description="Fetch every file of a dataset's manifest (size + sha256 checked; interrupted transfers "
                     "resume from FILE.part), then print the --data-dir to use with `gaussea run`.")
-    s.add_argument("name", choices=DATASETS)
+    s.add_argument("name", choices=DATASETS, help="the benchmark to fetch")
     s.add_argument("--from", dest="source", metavar="DIR_OR_URL",
                    help="a local mirror folder or a URL base holding the manifest paths (default: public URLs)")
     s.add_argument("--cache", help="dataset folder (default: $GAUSSEA_HOME/datasets/NAME, "

@@ -282,14 +282,17 @@ def format_summary(summary: dict[str, Any]) -> str:
              f"max {summary['var_max']}), both graphs", head]
     for s, st in summary["spaces"].items():
         if not st["count"]:
-            lines.append(f"{s:12s}{0:>7d}")
+            lines.append(f"{s:12s}{0:>7d}  (no entity has this space)")
             continue
         lines.append(f"{s:12s}{st['count']:>7d}{st['mean']:9.4f}"
                      + "".join(f"{st['quantiles'][q]:9.4f}" for q in qs) + f"{st['share_at_init']:9.1%}")
     if summary["var_init"] <= summary.get("var_min", 0.0):
         lines.append("  (var_init = C_min: 'at init' also counts variances pushed down to the lower clamp)")
     dom = summary.get("dominance")
-    if dom:
+    if dom and not dom["entities_with_2plus_modalities"]:  # e.g. a relational-only run: nothing to compare
+        lines.append(f"trusted modality: not applicable (no entity has two or more of the spaces "
+                     f"{', '.join(dom['share'])})")
+    elif dom:
         lines.append(f"trusted modality (lowest variance) among {dom['entities_with_2plus_modalities']} entities "
                      "with 2+ modalities:")
         for s, share in dom["share"].items():
@@ -309,10 +312,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Without --entity: per-space variance distributions, the share of entities each modality "
                     "dominates, and (synthetic data) corrupted vs clean variances. With --entity: that entity's "
                     "per-modality variances, weights (1/variance shares) and alignment candidates.")
-    s.add_argument("run_dir")
+    s.add_argument("run_dir", help="a finished `gaussea run` directory")
     s.add_argument("--entity", action="append", help="entity name/URI (repeatable)")
     s.add_argument("--candidates", type=int, default=5, help="alignment candidates shown per entity")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print the same data as JSON")
     s.set_defaults(func=cmd_explain)
 
 

@@ -356,7 +356,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "report", help="write an HTML + Markdown report with plots for a finished run (needs matplotlib)",
         description="Loss curves per stage, Hits@k curve, variance histograms and (synthetic data) corrupted vs "
                     "clean variances, as a self-contained HTML page and a Markdown file with PNGs.")
-    s.add_argument("run_dir")
+    s.add_argument("run_dir", help="a finished `gaussea run` directory")
     s.add_argument("--out", help="output folder (default RUN_DIR/report)")
     s.set_defaults(func=cmd_report)
 

@@ -504,7 +504,7 @@ def _our_tuning(configs: dict[RunSpec, Any]) -> str:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("reproduce", help="run (resumably) and render the paper's Table 1 or Table 2",
                               description=__doc__.split("\n\n")[0])
-    p.add_argument("table", choices=["table1", "table2"])
+    p.add_argument("table", choices=["table1", "table2"], help="which of the paper's tables to reproduce")
     p.add_argument("--dataset", action="append", dest="datasets",
                    help=f"dataset name (repeatable; default {', '.join(DEFAULT_DATASETS)})")
     p.add_argument("--data-dir", help="folder holding the dataset's files (e.g. ../shared/data/mmkg-standin)")

@@ -66,14 +66,15 @@ class LoadReport:
     def total_problems(self) -> int:
         return sum(self.counts.values())
 
-    def summary(self) -> str:
-        """A short human-readable account: counts per kind plus the first few examples."""
+    def summary(self, notes: bool = True) -> str:
+        """A short human-readable account: counts per kind plus the first few examples, then (``notes``) the
+        notes, for a caller that has not printed them already."""
         lines = []
         for kind, n in sorted(self.counts.items()):
             lines.append(f"  {kind}: {n} line(s) skipped")
             for p in [q for q in self.problems if q.kind == kind][:3]:
                 lines.append(f"    e.g. {p}")
-        for key, value in self.notes.items():
+        for key, value in (self.notes if notes else {}).items():
             lines.append(f"  {key}: {value}")
         return "\n".join(lines) if lines else "  no problems"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import torch
@@ -35,6 +36,13 @@ def model_builders() -> dict[str, ModelBuilder]:
     }
 
 
+def check_model_name(name: str) -> None:
+    """Refuse a ``model_name`` no builder answers to (``ValueError``), e.g. before a run loads any data."""
+    builders = model_builders()
+    if name not in builders:
+        raise ValueError(f"model_name={json.dumps(name)}: unknown model; known: {', '.join(builders)}")
+
+
 def build_model(name: str, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator,
                 device: torch.device | str | None = None) -> AlignmentModel:
     """Model ``name`` built on the CPU, then moved (parameters, buffers and inputs) to ``device`` if given.
@@ -43,9 +51,8 @@ def build_model(name: str, inputs: AlignmentInputs, config: ModelConfig, generat
     initialisation draws from the CPU ``generator`` and every table derived from the inputs (exchanged
     triples, sorted filter keys, paths) is computed by the same CPU code.
     """
+    check_model_name(name)
     builders = model_builders()
-    if name not in builders:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(builders)}")
     if config.negative_sampling != "uniform" and not getattr(builders[name], "supports_truncated_negatives", False):
         able = ", ".join(n for n, b in builders.items() if getattr(b, "supports_truncated_negatives", False))
         raise ValueError(f"model.negative_sampling={config.negative_sampling!r} is implemented for {able} only, "
