@@ -17,6 +17,7 @@ from typing import Any
 from gaussea.checkpoint import CheckpointError
 from gaussea.commands import COMMAND_MODULES
 from gaussea.config import RunConfig
+from gaussea.data.corrupt import CorruptionSpec, parse_corrupt_flag
 from gaussea.data.registry import default_registry
 from gaussea.data.report import DataError
 from gaussea.ioutil import OutputWriteError
@@ -95,6 +96,8 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
             base[keys[0]][keys[1]] = value
     if args.log is not None:
         base["train"]["loggers"] = [x.strip() for x in args.log.split(",") if x.strip()]
+    if args.corrupt:
+        base["data"]["corrupt"] = parse_corrupt_flag(args.corrupt)
     if args.modalities:
         base["model"]["modalities"] = [m.strip() for m in args.modalities.split(",") if m.strip()]
     if args.strict:
@@ -106,7 +109,9 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
     if args.csls_k is not None and args.csls_k <= 0:
         base["eval"]["csls_k"] = None
     apply_overrides(base, args.set or [])
-    return RunConfig.from_dict(base)
+    cfg = RunConfig.from_dict(base)
+    CorruptionSpec.from_setting(cfg.data.corrupt)  # a bad data.corrupt fails here, before anything is written
+    return cfg
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -242,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--given-split", help="use a split shipped with the dataset (e.g. split_721_ExEA); 'none': a "
                    "random split even where the dataset ships a default one (DBP15K sup_ent_ids/ref_ent_ids)")
     s.add_argument("--split-dir", help="use the split files in this folder")
+    s.add_argument("--corrupt", metavar="KEY=VALUE,...", help="swap a share of one side's numbers / pictures between "
+                   "entities after loading, e.g. numeric=0.2,side=right or image=0.4 (data.corrupt; side: left, "
+                   "right, both (default); seed: default data.split_seed)")
     s.add_argument("--model", help="model name (default: gaussian)")
     s.add_argument("--modalities", help="comma list of r,n,v (default r,n,v)")
     s.add_argument("--dim", type=int)
