@@ -19,6 +19,7 @@ from gaussea.commands.reproduce import (
     config_mismatch,
     preset_stage2_share,
     run_config,
+    with_defaults,
 )
 from gaussea.runlock import LOCK_NAME, claim_run
 
@@ -99,6 +100,19 @@ def test_config_mismatch_ignores_runtime_keys() -> None:
     assert config_mismatch(saved, {"train": {"threads": 2, "stage1_epochs": 4}, "model_name": "transe"}) == []
     diff = config_mismatch(saved, {"train": {"threads": 1, "stage1_epochs": 5}, "model_name": "transe"})
     assert diff == ["train.stage1_epochs: saved 4, wanted 5"]
+
+
+def test_saved_config_without_a_newer_setting_matches_its_default() -> None:
+    """A results tree written before a setting existed (here data.corrupt) still resumes under the default."""
+    from gaussea.config import RunConfig
+
+    wanted = RunConfig().to_dict()
+    saved = RunConfig().to_dict()
+    del saved["data"]["corrupt"]
+    assert config_mismatch(saved, wanted) != []  # compared raw, the missing key looks like a change
+    assert config_mismatch(with_defaults(saved), wanted) == []
+    saved["data"]["ratio"] = 0.5  # a real difference is still found
+    assert config_mismatch(with_defaults(saved), wanted) == ["data.ratio: saved 0.5, wanted 0.2"]
 
 
 @pytest.mark.parametrize("bad", [["--epochs", "0"], ["--splits", "0"]])

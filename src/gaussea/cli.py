@@ -22,6 +22,7 @@ from gaussea.checkpoint import CheckpointError
 from gaussea.commands import COMMAND_MODULES
 from gaussea.config import SIMILARITY_NAMES, EvalConfig, RunConfig
 from gaussea.config_fields import check_field
+from gaussea.data.corrupt import CorruptionSpec, parse_corrupt_flag
 from gaussea.data.registry import default_registry
 from gaussea.data.report import DataError
 from gaussea.ioutil import OutputWriteError
@@ -120,6 +121,8 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
             base[keys[0]][keys[1]] = value
     if args.log is not None:
         base["train"]["loggers"] = [x.strip() for x in args.log.split(",") if x.strip()]
+    if args.corrupt:
+        base["data"]["corrupt"] = parse_corrupt_flag(args.corrupt)
     if args.modalities:
         base["model"]["modalities"] = [m.strip() for m in args.modalities.split(",") if m.strip()]
     if args.strict:
@@ -131,7 +134,9 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
     if args.csls_k == 0:  # 0 turns CSLS off; a negative k is left for the config check to refuse
         base["eval"]["csls_k"] = None
     apply_overrides(base, args.set or [])
-    return RunConfig.from_dict(base)
+    cfg = RunConfig.from_dict(base)
+    CorruptionSpec.from_setting(cfg.data.corrupt)  # a bad data.corrupt fails here, before anything is written
+    return cfg
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -275,6 +280,9 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--given-split", help="use a split shipped with the dataset (e.g. split_721_ExEA); 'none': a "
                    "random split even where the dataset ships a default one (DBP15K sup_ent_ids/ref_ent_ids)")
     s.add_argument("--split-dir", help="use the split files in this folder")
+    s.add_argument("--corrupt", metavar="KEY=VALUE,...", help="swap a share of one side's numbers / pictures between "
+                   "entities after loading, e.g. numeric=0.2,side=right or image=0.4 (data.corrupt; side: left, "
+                   "right, both (default); seed: default data.split_seed)")
     s.add_argument("--model", help=f"model name (default: {d.model_name})")
     s.add_argument("--modalities", help="comma list of r,n,v (default r,n,v)")
     s.add_argument("--dim", type=int, help=f"embedding dimension (default {d.model.dim})")

@@ -258,6 +258,10 @@ class DataConfig:
     split_dir: str | None = None  # load a split folder instead of making one
     strict: bool = False
     options: dict = field(default_factory=dict)  # loader options (e.g. synthetic generator knobs)
+    # Planted modality noise on the loaded pair (ours; gaussea.data.corrupt): {"numeric": share, "image": share,
+    # "side": "left" | "right" | "both" (default), "seed": int (default split_seed)}; shares in [0, 1) of the entities
+    # that have the modality. Empty: off. Checked by CorruptionSpec.from_setting when the run loads its data.
+    corrupt: dict = field(default_factory=dict)
 
     ALLOWED: ClassVar[Mapping[str, Allowed]] = {
         "dataset": ANY, "data_dir": ANY, "given_split": ANY, "split_dir": ANY,  # checked by the dataset registry

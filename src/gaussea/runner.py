@@ -41,6 +41,7 @@ import torch
 from gaussea.checkpoint import CheckpointError, remove_checkpoint
 from gaussea.config import RunConfig
 from gaussea.data.checks import check_before_training, data_notices
+from gaussea.data.corrupt import CorruptionSpec, corrupt_pair
 from gaussea.data.kgpair import KGPair, Split
 from gaussea.data.registry import default_registry
 from gaussea.data.report import DataError
@@ -85,8 +86,16 @@ class RunResult:
 
 
 def load_pair(cfg: RunConfig) -> KGPair:
-    return default_registry().load(cfg.data.dataset, cfg.data.data_dir, strict=cfg.data.strict,
+    """The run's data: the dataset as loaded, then ``data.corrupt`` applied (:mod:`gaussea.data.corrupt`).
+
+    Every reader of a run (training, :func:`load_run_model`, ``reproduce``) comes through here, so all of them see
+    the same corrupted data, rebuilt deterministically from the configuration; the corruption seed defaults to
+    ``data.split_seed``. The setting is checked before the dataset is read, so a typo costs no loading time.
+    """
+    spec = CorruptionSpec.from_setting(cfg.data.corrupt, default_seed=cfg.data.split_seed)
+    pair = default_registry().load(cfg.data.dataset, cfg.data.data_dir, strict=cfg.data.strict,
                                    **cfg.data.options)
+    return pair if spec is None else corrupt_pair(pair, spec)
 
 
 def choose_split(cfg: RunConfig, pair: KGPair) -> Split:
@@ -169,7 +178,8 @@ def write_embeddings(run_dir: Path, model: AlignmentModel, pair: KGPair) -> None
 
 
 def corruption_variance_summary(model: AlignmentModel, pair: KGPair) -> dict | None:
-    """On synthetic data: mean learned modal variance of corrupted vs clean entities (the paper's claim)."""
+    """Where corruption was planted (synthetic data, ``data.corrupt``): mean learned modal variance of corrupted vs
+    clean entities (the paper's claim)."""
     report = model.variance_report()
     n1 = pair.left.num_entities
     out = {}

@@ -9,9 +9,10 @@ each entity's mean variance over dimensions, as written to ``variances.npz`` by 
 
 Two caveats it reports rather than hides: variances start at ``var_init`` and stay there during stage 1, so a run
 with few stage-2 epochs has weights near equal (the ``at init`` share says how many never moved); and on real
-data there is no ground truth about which modality is wrong, so only the synthetic benchmark (whose generator
-records which images and numbers it corrupted) can show that high variance *means* a bad modality: there the
-corrupted-vs-clean comparison (means, medians, AUC) is added.
+data there is no ground truth about which modality is wrong, so only planted corruption (the synthetic
+benchmark's generator, or ``data.corrupt`` on any dataset, both recording which images and numbers they
+corrupted) can show that high variance *means* a bad modality: there the corrupted-vs-clean comparison (means,
+medians, AUC) is added.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ SIDES: tuple[str, ...] = ("left", "right")
 QUANTILES: tuple[float, ...] = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 # Relative gap below which two modal variances count as equal (no modality "dominates").
 TIE_TOLERANCE = 1e-3
-# Synthetic ground truth: which meta mask says a modality of an entity was corrupted.
+# Planted ground truth: which meta mask says a modality of an entity was corrupted.
 CORRUPTION_KEYS: dict[str, str] = {"visual": "corrupted_image", "numerical": "corrupted_numeric"}
 
 
@@ -78,18 +79,28 @@ def dominant_modality(modal: np.ndarray) -> np.ndarray:
 
 def corruption_masks(run_dir: str | Path, names: dict[str, list[str]] | None = None
                      ) -> dict[str, dict[str, np.ndarray]] | None:
-    """On synthetic runs: ``{space: {side: bool mask}}`` of entities whose modality the generator corrupted.
+    """On runs with planted corruption: ``{space: {side: bool mask}}`` of entities whose modality is wrong.
 
-    The masks are not stored in the run directory (they are ground truth, not data), so the pair is
-    regenerated from the recorded generator options (seconds, deterministic). None for other datasets.
+    Planted means by the synthetic generator or by ``data.corrupt`` (:mod:`gaussea.data.corrupt`) on any dataset.
+    The masks are not stored in the run directory (they are ground truth, not data), so the pair is rebuilt from
+    the recorded configuration as the run built it (deterministic; seconds for synthetic data). None for runs
+    without planted corruption, and for a corrupted real dataset that cannot be read here (its folder is gone).
     """
     cfg = load_config(run_dir)
     data = cfg.get("data", {})
-    if data.get("dataset") != "synthetic":
+    synthetic = data.get("dataset") == "synthetic"
+    if not synthetic and not data.get("corrupt"):
         return None
-    from gaussea.data.registry import default_registry
+    from gaussea.config import RunConfig
+    from gaussea.data.report import DataError
+    from gaussea.runner import load_pair
 
-    pair = default_registry().load("synthetic", data.get("data_dir"), **(data.get("options") or {}))
+    try:
+        pair = load_pair(RunConfig.from_dict(cfg))
+    except (DataError, OSError):
+        if synthetic:
+            raise
+        return None
     sides = {"left": pair.left.entities.names, "right": pair.right.entities.names}
     if names is not None and any(list(names[s]) != list(sides[s]) for s in SIDES):
         return None  # regenerated entities differ from the run's (generator changed): no ground truth

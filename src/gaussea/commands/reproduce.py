@@ -177,6 +177,22 @@ def config_mismatch(saved: dict, wanted: dict) -> list[str]:
     return out
 
 
+def with_defaults(saved: dict) -> dict:
+    """A saved config with the settings added since it was written filled in at their defaults.
+
+    A results tree made before a setting existed ran with that setting's default (every new setting defaults to
+    the old behaviour), so it still matches a grid that asks for the default."""
+    from gaussea.config import RunConfig
+
+    out = RunConfig().to_dict()
+    for section, values in saved.items():
+        if isinstance(values, dict) and isinstance(out.get(section), dict):
+            out[section] = {**out[section], **values}
+        else:
+            out[section] = values
+    return out
+
+
 def _norm(value: Any) -> Any:
     """JSON round trip, so tuples and lists compare equal."""
     return json.loads(json.dumps(value))
@@ -187,7 +203,8 @@ def check_saved_configs(specs: Iterable[RunSpec], root: Path, configs: dict[RunS
     for spec in specs:
         path = spec.run_dir(root) / "config.json"
         if path.exists():
-            diff = config_mismatch(json.loads(path.read_text(encoding="utf-8")), configs[spec].to_dict())
+            saved = with_defaults(json.loads(path.read_text(encoding="utf-8")))
+            diff = config_mismatch(saved, configs[spec].to_dict())
             if diff:
                 problems.append(f"{spec.run_dir(root)}: " + "; ".join(diff[:4]) + (" ..." if len(diff) > 4 else ""))
     if problems:
