@@ -15,9 +15,13 @@ from typing import Any
 
 from gaussea.checkpoint import CheckpointError
 from gaussea.commands import COMMAND_MODULES
-from gaussea.config import RunConfig
+from gaussea.config import DECODERS, RunConfig
 from gaussea.data.registry import default_registry
 from gaussea.data.report import DataError
+
+DECODER_HELP = ("how the test metrics decode the similarities: csls (default: each query on its own), sinkhorn or "
+                "hungarian (all queries jointly, one-to-one, on the plain similarity; hungarian gives H@1 only); "
+                "tau and iterations: --set eval.sinkhorn_tau=0.02 --set eval.sinkhorn_iterations=15")
 
 
 def _parse_value(text: str) -> Any:
@@ -82,7 +86,7 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
         ("train", "batch_size"): args.batch_size, ("train", "seed"): args.seed, ("train", "device"): args.device,
         ("train", "threads"): args.threads, ("train", "eval_every"): args.eval_every,
         ("train", "patience"): args.patience, ("eval", "similarity"): args.similarity,
-        ("eval", "csls_k"): args.csls_k, ("model_name",): args.model,
+        ("eval", "csls_k"): args.csls_k, ("eval", "decoder"): args.decoder, ("model_name",): args.model,
     }
     for keys, value in direct.items():
         if value is None:
@@ -172,11 +176,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metric(value: float | None, digits: int) -> str:
+    """A metric for the console; ``-`` where the decoder does not give it (the Hungarian assignment: H@1 only)."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def metrics_label(m: dict, iterative: bool = False) -> str:
+    """``test candidates, cosine, csls_k=10, decoder=csls`` (+ Sinkhorn's parameters, + ``iterative``)."""
+    decoder = m.get("decoder", "csls")
+    if decoder == "sinkhorn":
+        decoder += f"(tau={m['sinkhorn_tau']:g}, {m['sinkhorn_iterations']} iterations)"
+    parts = [f"{m['mode']} candidates", m["similarity"], f"csls_k={m['csls_k']}", f"decoder={decoder}"]
+    return ", ".join(parts + (["iterative"] if iterative else []))
+
+
 def print_metrics(metrics: dict) -> None:
     for mode, m in metrics["test"].items():
-        print(f"[{mode} candidates, {m['similarity']}, csls_k={m['csls_k']}] "
-              f"H@1 {m['hits@1']:.4f}  H@5 {m['hits@5']:.4f}  H@10 {m['hits@10']:.4f}  "
-              f"MR {m['mr']:.1f}  MRR {m['mrr']:.4f}  ({m['num_queries']} queries x {m['num_candidates']})")
+        print(f"[{metrics_label({'mode': mode, **m}, bool(metrics.get('iterative')))}] "
+              f"H@1 {_metric(m['hits@1'], 4)}  H@5 {_metric(m.get('hits@5'), 4)}  "
+              f"H@10 {_metric(m.get('hits@10'), 4)}  MR {_metric(m['mr'], 1)}  MRR {_metric(m['mrr'], 4)}  "
+              f"({m['num_queries']} queries x {m['num_candidates']})")
     for space, s in (metrics.get("variance_by_corruption") or {}).items():
         print(f"{space} variance: corrupted {s['corrupted_mean']:.3f} vs clean {s['clean_mean']:.3f} "
               f"(ratio {s['ratio_of_means']:.2f})")
@@ -190,7 +209,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     modes = tuple(args.modes.split(",")) if args.modes else None
     csls_k = -1 if args.csls_k is None else (args.csls_k if args.csls_k > 0 else None)
-    out = evaluate_run(args.run_dir, similarity=args.similarity, csls_k=csls_k, modes=modes)
+    out = evaluate_run(args.run_dir, similarity=args.similarity, csls_k=csls_k, modes=modes, decoder=args.decoder)
     if args.json:
         print(json.dumps(out, indent=2))
     else:
@@ -241,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--patience", type=int, help="early-stopping patience (valid evaluations)")
     s.add_argument("--similarity", choices=["cosine", "neg_sym_kl", "expected_likelihood"])
     s.add_argument("--csls-k", type=int, help="CSLS neighbourhood (0 disables CSLS)")
+    s.add_argument("--decoder", choices=DECODERS, help=DECODER_HELP)
     s.add_argument("--out", default="runs/default", help="run directory")
     s.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
     s.add_argument("--overwrite", action="store_true")
@@ -255,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--similarity", choices=["cosine", "neg_sym_kl", "expected_likelihood"])
     s.add_argument("--csls-k", type=int)
     s.add_argument("--modes", help="comma list of test,all")
+    s.add_argument("--decoder", choices=DECODERS, help=DECODER_HELP)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_evaluate)
 

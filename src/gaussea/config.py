@@ -6,6 +6,7 @@ Where the paper gives a value it is cited; where it is silent the default is our
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
@@ -17,6 +18,21 @@ MODAL_MEANS = ("free", "encoder")  # ModelConfig.modal_means
 MODAL_VARIANCE_UPDATES = ("gradient", "closed_form")  # ModelConfig.modal_variance_update
 NEGATIVE_SAMPLINGS = ("uniform", "truncated")  # ModelConfig.negative_sampling
 OPTIMISERS = ("adam", "lazy_adam", "lazy_common")
+DECODERS = ("csls", "sinkhorn", "hungarian")  # EvalConfig.decoder (gaussea.evaluate.decoders)
+
+
+def check_decoder(decoder: str, tau: float, iterations: int) -> None:
+    """ValueError naming the setting when a decoder name or its Sinkhorn parameters are not usable.
+
+    Here rather than in :mod:`gaussea.evaluate.decoders` so that building a config stays free of torch; the
+    evaluation functions call it too (they can be called without a config).
+    """
+    if decoder not in DECODERS:
+        raise ValueError(f"eval.decoder must be one of {DECODERS}, got {decoder!r}")
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not (math.isfinite(tau) and tau > 0):
+        raise ValueError(f"eval.sinkhorn_tau must be a finite number > 0, got {tau!r}")
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise ValueError(f"eval.sinkhorn_iterations must be an integer >= 1, got {iterations!r}")
 
 
 @dataclass
@@ -220,10 +236,17 @@ class EvalConfig:
     modes: tuple[str, ...] = ("test", "all")  # candidate pools reported
     ks: tuple[int, ...] = (1, 5, 10)
     chunk_size: int | None = None
+    # How the test metrics decode the similarities (gaussea.evaluate.decoders): "csls" ranks each query on its own
+    # (CSLS with csls_k, else the plain similarity); "sinkhorn" and "hungarian" decode all queries jointly under a
+    # one-to-one assumption (transductive, labelled; Hungarian reports Hits@1 only). Validation always uses csls.
+    decoder: str = "csls"
+    sinkhorn_tau: float = 0.02  # ours (DESIGN.md §5): about 0.02 for cosine
+    sinkhorn_iterations: int = 15  # ours: rounds of (rows; columns) normalisation
 
     def __post_init__(self) -> None:
         self.modes = tuple(self.modes)
         self.ks = tuple(self.ks)
+        check_decoder(self.decoder, self.sinkhorn_tau, self.sinkhorn_iterations)
 
 
 @dataclass
