@@ -28,7 +28,10 @@ is the gold one when identical candidates are exchanged at random).
 
 **Memory.** Both hold the dense ``(queries, candidates)`` float32 matrix, refused (ValueError, before any work)
 past ``max_block_bytes`` (1 GiB by default: about 16,000 x 16,000; test x test of every benchmark here fits).
-Sinkhorn adds one row-chunk temporary per pass; scipy's assignment copies the matrix in float64 (3x in all).
+Sinkhorn adds one row-chunk temporary per pass; the assignment adds one float64 copy (3x the float32 matrix in
+all). Measured on D-Y-15K-V1's 10,500 x 10,500 test problem with the propagation model's 3,072-d embeddings
+(one thread, shared machine): the whole ``gaussea evaluate`` 40-60 s with Sinkhorn and 39 s / 3.4 GB peak RSS
+with the Hungarian assignment (BENCHMARKS.md, "Propagation").
 """
 
 from __future__ import annotations
@@ -140,13 +143,14 @@ def assignment_hits(scores: torch.Tensor, gold_cols: torch.Tensor, query_rows: t
 
         raise MissingDependencyError("eval.decoder='hungarian' needs scipy: pip install 'gaussea[scipy]' "
                                      "(or use eval.decoder='csls' / 'sinkhorn')") from None
-    matrix = scores.cpu().numpy()
-    group = np.arange(matrix.shape[1])
+    group = np.arange(scores.shape[1])
     if counts is not None:
         group = np.repeat(group, counts.cpu().numpy())
-        matrix = matrix[:, group]
-    rows, cols = linear_sum_assignment(matrix, maximize=True)
-    assigned = np.full(matrix.shape[0], -1, dtype=np.int64)
+    # One float64 cost matrix, negated in place: scipy would otherwise make both a float64 and a negated copy.
+    cost = scores.cpu().numpy()[:, group].astype(np.float64) if counts is not None else \
+        scores.cpu().numpy().astype(np.float64)
+    rows, cols = linear_sum_assignment(np.negative(cost, out=cost))
+    assigned = np.full(cost.shape[0], -1, dtype=np.int64)
     assigned[rows] = group[cols]
     gold = gold_cols.cpu().numpy()
     match = assigned[query_rows.cpu().numpy()] == gold
