@@ -30,8 +30,8 @@ is the gold one when identical candidates are exchanged at random).
 past ``max_block_bytes`` (1 GiB by default: about 16,000 x 16,000; test x test of every benchmark here fits).
 Sinkhorn adds one row-chunk temporary per pass; the assignment adds one float64 copy (3x the float32 matrix in
 all). Measured on D-Y-15K-V1's 10,500 x 10,500 test problem with the propagation model's 3,072-d embeddings
-(one thread, shared machine): the whole ``gaussea evaluate`` 40-60 s with Sinkhorn and 39 s / 3.4 GB peak RSS
-with the Hungarian assignment (BENCHMARKS.md, "Propagation").
+(one thread, shared machine): Sinkhorn decoding 42 s (CSLS: 27 s), and a whole ``gaussea evaluate`` with the
+Hungarian assignment 39 s at 3.4 GB peak RSS (BENCHMARKS.md, "Propagation").
 """
 
 from __future__ import annotations

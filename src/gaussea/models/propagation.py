@@ -29,11 +29,12 @@ block of ``E``'s width.
 every non-zero block weighing the same in the cosine. ``relation_view=False`` keeps the entity view alone.
 
 How the relation view is built was chosen on validation slices (10 % of the links carved out of the non-train
-links; test links unused; valid x valid H@1 with CSLS, FB15K*-DB15K / DBP15K zh_en / D-Y-15K-V1): the entity
-view alone 47.2 / 70.3 / 69.7 %; the signed block from plain relation means 50.2 / 76.5 / 71.8 %; with unit
-relation vectors 50.6 / 78.1 / 72.1 % (kept); incoming and outgoing as two blocks instead of one signed block,
-or the relation block weighted 2x or 3x, or 3 hops, or a multiplicity-weighted adjacency, did no better.
-``label_dim`` 1,024 or 2,048 instead of 512 changed DBP15K by under a point (BENCHMARKS.md, "Propagation").
+links; test links unused; valid x valid H@1 with CSLS, FB15K*-DB15K / DBP15K zh_en / D-Y-15K-V1;
+``bench/probes/propagation_variants.py``): the entity view alone 47.2 / 70.3 / 68.7 %; the signed block from
+plain relation means 50.2 / 76.1 / 71.8 %; from unit relation vectors 50.6 / 77.8 / 72.1 % (kept); incoming and
+outgoing as two blocks, the relation block weighted 2x, a multiplicity-weighted adjacency or 1,024-d labels did
+no better on all three. Three hops are much better on the sparse D-Y-15K-V1 (80.3 %) and worse on the other two
+(48.0 / 76.9 %): ``hops`` stays 2 (LightEA) and is worth raising on sparse graphs (BENCHMARKS.md, "Propagation").
 
 **Bootstrapping** (``iterative_rounds = R > 0``): after the first propagation, pairs of entities outside every
 known pair (training pairs and those proposed so far) that are each other's best match (cosine, re-scored by
@@ -72,7 +73,7 @@ class PropagationParams:
     """Options of :class:`LabelPropagation` (``--set model.options.<name>=<value>``); all ours unless noted."""
 
     label_dim: int = 512  # width of the random labels (LightEA: a few hundred to a thousand)
-    hops: int = 2  # propagation steps (LightEA: 2)
+    hops: int = 2  # propagation steps (LightEA: 2; 3 is far better on the sparse D-Y-15K-V1, see the docstring)
     relation_view: bool = True  # add the relation view (mean translation of each relation) to the entity view
     iterative_rounds: int = 0  # bootstrapping rounds (0: none; > 0 labels the run iterative)
     iterative_csls_k: int | None = 10  # CSLS neighbourhood of the mutual-best proposals (None: plain cosine)
