@@ -38,9 +38,9 @@ no better on all three. Three hops are much better on the sparse D-Y-15K-V1 (80.
 
 **Bootstrapping** (``iterative_rounds = R > 0``): after the first propagation, pairs of entities outside every
 known pair (training pairs and those proposed so far) that are each other's best match (cosine, re-scored by
-CSLS with ``iterative_csls_k``; :func:`gaussea.models.matching.propose_mutual_best`) become seed pairs with
-fresh labels, and everything is propagated again, ``R`` times. Only the embeddings are used, never test
-links; the result is labelled ``"iterative": true``.
+CSLS with ``iterative_csls_k``; :func:`gaussea.models.matching.propose_mutual_best`) join the seed pairs, every
+seed pair gets a fresh label, and everything is propagated again, ``R`` times (fewer if a round proposes
+nothing). Only the embeddings are used, never test links; the result is labelled ``"iterative": true``.
 
 **Inputs.** The relational triples and the training pairs only: numerical and visual inputs are not used
 (``model.modalities`` must include ``r``; other modalities listed there are ignored).
