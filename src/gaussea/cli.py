@@ -20,7 +20,7 @@ from typing import Any
 
 from gaussea.checkpoint import CheckpointError
 from gaussea.commands import COMMAND_MODULES
-from gaussea.config import SIMILARITY_NAMES, EvalConfig, RunConfig
+from gaussea.config import DECODERS, SIMILARITY_NAMES, EvalConfig, RunConfig
 from gaussea.config_fields import check_field
 from gaussea.data.corrupt import CorruptionSpec, parse_corrupt_flag
 from gaussea.data.registry import default_registry
@@ -28,6 +28,10 @@ from gaussea.data.report import DataError
 from gaussea.ioutil import OutputWriteError
 
 TAGLINE = "multi-modal entity alignment between knowledge graphs with Gaussian embeddings"
+
+DECODER_HELP = ("how the test metrics decode the similarities: csls (default: each query on its own), sinkhorn or "
+                "hungarian (all queries jointly, one-to-one, on the plain similarity; hungarian gives H@1 only); "
+                "tau and iterations: --set eval.sinkhorn_tau=0.02 --set eval.sinkhorn_iterations=15")
 
 
 def _parse_value(text: str) -> Any:
@@ -110,7 +114,7 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
         ("train", "batch_size"): args.batch_size, ("train", "seed"): args.seed, ("train", "device"): args.device,
         ("train", "threads"): args.threads, ("train", "eval_every"): args.eval_every,
         ("train", "patience"): args.patience, ("eval", "similarity"): args.similarity,
-        ("eval", "csls_k"): args.csls_k, ("model_name",): args.model,
+        ("eval", "csls_k"): args.csls_k, ("eval", "decoder"): args.decoder, ("model_name",): args.model,
     }
     for keys, value in direct.items():
         if value is None:
@@ -217,11 +221,26 @@ def print_notice(line: str) -> None:
     print(f"gaussea: {line}", file=sys.stderr, flush=True)
 
 
+def _metric(value: float | None, digits: int) -> str:
+    """A metric for the console; ``-`` where the decoder does not give it (the Hungarian assignment: H@1 only)."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def metrics_label(m: dict, iterative: bool = False) -> str:
+    """``test candidates, cosine, csls_k=10, decoder=csls`` (+ Sinkhorn's parameters, + ``iterative``)."""
+    decoder = m.get("decoder", "csls")
+    if decoder == "sinkhorn":
+        decoder += f"(tau={m['sinkhorn_tau']:g}, {m['sinkhorn_iterations']} iterations)"
+    parts = [f"{m['mode']} candidates", m["similarity"], f"csls_k={m['csls_k']}", f"decoder={decoder}"]
+    return ", ".join(parts + (["iterative"] if iterative else []))
+
+
 def print_metrics(metrics: dict) -> None:
     for mode, m in metrics["test"].items():
-        print(f"[{mode} candidates, {m['similarity']}, csls_k={m['csls_k']}] "
-              f"H@1 {m['hits@1']:.4f}  H@5 {m['hits@5']:.4f}  H@10 {m['hits@10']:.4f}  "
-              f"MR {m['mr']:.1f}  MRR {m['mrr']:.4f}  ({m['num_queries']} queries x {m['num_candidates']})")
+        print(f"[{metrics_label({'mode': mode, **m}, bool(metrics.get('iterative')))}] "
+              f"H@1 {_metric(m['hits@1'], 4)}  H@5 {_metric(m.get('hits@5'), 4)}  "
+              f"H@10 {_metric(m.get('hits@10'), 4)}  MR {_metric(m['mr'], 1)}  MRR {_metric(m['mrr'], 4)}  "
+              f"({m['num_queries']} queries x {m['num_candidates']})")
     for space, s in (metrics.get("variance_by_corruption") or {}).items():
         print(f"{space} variance: corrupted {s['corrupted_mean']:.3f} vs clean {s['clean_mean']:.3f} "
               f"(ratio {s['ratio_of_means']:.2f})")
@@ -239,7 +258,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         check_field(EvalConfig, "eval", "modes", modes)
     if csls_k != -1:  # checked like the config field, before the run is loaded
         check_field(EvalConfig, "eval", "csls_k", csls_k)
-    out = evaluate_run(args.run_dir, similarity=args.similarity, csls_k=csls_k, modes=modes)
+    out = evaluate_run(args.run_dir, similarity=args.similarity, csls_k=csls_k, modes=modes, decoder=args.decoder)
     if args.json:
         print(json.dumps(out, indent=2))
     else:
@@ -301,6 +320,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--similarity", choices=SIMILARITY_NAMES,
                    help=f"similarity of two entities' embeddings (default {d.eval.similarity})")
     s.add_argument("--csls-k", type=int, help=f"CSLS neighbourhood (default {d.eval.csls_k}; 0 disables CSLS)")
+    s.add_argument("--decoder", choices=DECODERS, help=DECODER_HELP)
     s.add_argument("--out", default="runs/default", help="run directory (default runs/default)")
     s.add_argument("--resume", action="store_true", help="continue an interrupted run from its "
                    "checkpoint (a finished run is re-evaluated)")
@@ -323,6 +343,7 @@ def _add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--similarity", choices=SIMILARITY_NAMES, help="override the run's similarity")
     s.add_argument("--csls-k", type=int, help="override the run's CSLS k (0 disables CSLS)")
     s.add_argument("--modes", help="comma list of candidate pools: test, all (default: the run's)")
+    s.add_argument("--decoder", choices=DECODERS, help=DECODER_HELP)
     s.add_argument("--json", action="store_true", help="print the metrics as JSON")
     s.set_defaults(func=cmd_evaluate)
 

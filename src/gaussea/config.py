@@ -32,6 +32,21 @@ AC_STEPS = ("match_rel", "all_pairs", "one_pass")  # TrainConfig.ac_steps
 SIMILARITY_NAMES = ("cosine", "neg_sym_kl", "expected_likelihood")
 CANDIDATE_MODES = ("test", "all")
 LOGGER_NAMES = ("csv", "tensorboard", "mlflow")
+DECODERS = ("csls", "sinkhorn", "hungarian")  # EvalConfig.decoder (gaussea.evaluate.decoders)
+
+
+def check_decoder(decoder: str, tau: float, iterations: int) -> None:
+    """ValueError naming the setting when a decoder name or its Sinkhorn parameters are not usable.
+
+    Here rather than in :mod:`gaussea.evaluate.decoders` so that building a config stays free of torch; the
+    evaluation functions call it too (they can be called without a config).
+    """
+    if decoder not in DECODERS:
+        raise ValueError(f"eval.decoder must be one of {DECODERS}, got {decoder!r}")
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not (math.isfinite(tau) and tau > 0):
+        raise ValueError(f"eval.sinkhorn_tau must be a finite number > 0, got {tau!r}")
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise ValueError(f"eval.sinkhorn_iterations must be an integer >= 1, got {iterations!r}")
 
 
 @dataclass
@@ -233,11 +248,18 @@ class EvalConfig:
     modes: tuple[str, ...] = ("test", "all")  # candidate pools reported
     ks: tuple[int, ...] = (1, 5, 10)
     chunk_size: int | None = None
+    # How the test metrics decode the similarities (gaussea.evaluate.decoders): "csls" ranks each query on its own
+    # (CSLS with csls_k, else the plain similarity); "sinkhorn" and "hungarian" decode all queries jointly under a
+    # one-to-one assumption (transductive, labelled; Hungarian reports Hits@1 only). Validation always uses csls.
+    decoder: str = "csls"
+    sinkhorn_tau: float = 0.02  # ours (DESIGN.md §5): about 0.02 for cosine
+    sinkhorn_iterations: int = 15  # ours: rounds of (rows; columns) normalisation
 
     ALLOWED: ClassVar[Mapping[str, Allowed]] = {
         "similarity": one_of(*SIMILARITY_NAMES), "csls_k": at_least(1, "null, or --csls-k 0, turns CSLS off"),
         "modes": one_of(*CANDIDATE_MODES, nonempty=True, distinct=True),
         "ks": Allowed(low=1, nonempty=True, distinct=True), "chunk_size": at_least(1, "null: automatic"),
+        "decoder": one_of(*DECODERS), "sinkhorn_tau": above(0), "sinkhorn_iterations": at_least(1),
     }
 
     def __post_init__(self) -> None:

@@ -125,7 +125,9 @@ def evaluate_model(model: AlignmentModel, links: np.ndarray, cfg: RunConfig,
     out = {}
     for mode in cfg.eval.modes:
         out[mode] = evaluate(left, right, links, mode=mode, similarity=cfg.eval.similarity,
-                             csls_k=cfg.eval.csls_k, ks=cfg.eval.ks, chunk_size=cfg.eval.chunk_size)
+                             csls_k=cfg.eval.csls_k, ks=cfg.eval.ks, chunk_size=cfg.eval.chunk_size,
+                             decoder=cfg.eval.decoder, sinkhorn_tau=cfg.eval.sinkhorn_tau,
+                             sinkhorn_iterations=cfg.eval.sinkhorn_iterations)
     return out
 
 
@@ -410,9 +412,11 @@ def load_run_model(run_dir: Path) -> tuple[RunConfig, KGPair, Split, AlignmentMo
 
 
 def evaluate_run(run_dir: str | Path, similarity: str | None = None, csls_k: int | None = -1,
-                 modes: tuple[str, ...] | None = None) -> dict:
-    """Re-evaluate a finished run, optionally with another similarity / CSLS k / candidate modes."""
+                 modes: tuple[str, ...] | None = None, decoder: str | None = None) -> dict:
+    """Re-evaluate a finished run, optionally with another similarity / CSLS k / candidate modes / decoder."""
     cfg, _pair, split, model = load_run_model(Path(run_dir))
+    if decoder:
+        cfg.eval = replace(cfg.eval, decoder=decoder)  # validated like a config value
     if similarity:
         cfg.eval.similarity = similarity
     if csls_k != -1:

@@ -155,7 +155,9 @@ class Trainer:
             self._loss = DistributedLoss(model, distributed)
         # --- end distributed
         names = model.loss_names()
-        if config.optimiser_per_loss:
+        if not names:  # a training-free model: nothing to optimise (Adam refuses an empty parameter list)
+            self.optimisers = {}
+        elif config.optimiser_per_loss:
             self.optimisers = {name: self._adam() for name in names}
         else:
             shared = self._adam()
@@ -193,7 +195,10 @@ class Trainer:
     # --- epochs ---------------------------------------------------------------------------------
     @property
     def total_epochs(self) -> int:
-        """One-stage models train for the same total budget as two-stage ones (a fair comparison)."""
+        """One-stage models train for the same total budget as two-stage ones (a fair comparison); a model with
+        no losses trains for none."""
+        if not self.model.loss_names():
+            return 0
         return self.cfg.stage1_epochs + self.cfg.stage2_epochs
 
     def stage_of(self, epoch: int) -> int:
@@ -256,10 +261,11 @@ class Trainer:
             torch.set_num_threads(self.cfg.threads)
         if resume:
             self._resume()
+        self.model.before_training()
         total = self.total_epochs
         main = self.distributed is None or self.distributed.is_main
-        bar = tqdm(total=total, initial=self.state.epoch, disable=not (self.cfg.progress and main), desc="train",
-                   unit="epoch", dynamic_ncols=True)
+        bar = tqdm(total=total, initial=self.state.epoch, disable=not (self.cfg.progress and main and total),
+                   desc="train", unit="epoch", dynamic_ncols=True)
         while self.state.epoch < total and not (self.state.stopped_early or self.state.budget_exhausted):
             epoch = self.state.epoch + 1
             t0 = time.perf_counter()

@@ -27,16 +27,21 @@ import torch
 
 from gaussea.distributed.context import DistContext
 from gaussea.evaluate.csls import DEFAULT_CSLS_K, CSLSScorer, radius_from_topk, target_topk
+from gaussea.evaluate.decoders import DEFAULT_DECODER
 from gaussea.evaluate.ranking import (
     DEFAULT_KS,
     CandidateMode,
     Direction,
     IdsLike,
+    evaluate_alignment,
     rank_metrics,
     rank_queries,
     ranking_problem,
 )
 from gaussea.evaluate.similarity import MAX_BLOCK_BYTES, Embeddings, PreparedPair, Similarity, row_chunks
+
+#: The keyword arguments of :func:`~gaussea.evaluate.evaluate_alignment` that choose and tune the decoder.
+DECODER_OPTIONS = ("decoder", "sinkhorn_tau", "sinkhorn_iterations")
 
 
 @torch.no_grad()
@@ -100,6 +105,13 @@ def sharded_evaluate_alignment(
     ks: Sequence[int] = DEFAULT_KS,
     **options: Any,
 ) -> dict[str, Any]:
-    """:func:`~gaussea.evaluate.evaluate_alignment` computed by all ranks together (same dict on every rank)."""
+    """:func:`~gaussea.evaluate.evaluate_alignment` computed by all ranks together (same dict on every rank).
+
+    A joint decoder (Sinkhorn, Hungarian) needs the whole queries x candidates matrix at once: every rank then
+    decodes it alone (the same inputs, so the same dict), nothing is sharded.
+    """
+    decoding = {key: options.pop(key) for key in DECODER_OPTIONS if key in options}
+    if decoding.get("decoder", DEFAULT_DECODER) != DEFAULT_DECODER:
+        return evaluate_alignment(source, target, test_pairs, ks=ks, **options, **decoding)
     ranks, info = sharded_alignment_ranks(context, source, target, test_pairs, **options)
     return {**rank_metrics(ranks, ks), **info}

@@ -6,6 +6,7 @@ CSLS pools and the tie convention.
 """
 
 from gaussea.evaluate.csls import DEFAULT_CSLS_K, CSLSScorer, csls_matrix, source_radius, target_radius
+from gaussea.evaluate.decoders import DECODERS
 from gaussea.evaluate.ranking import (
     CANDIDATE_MODES,
     DEFAULT_KS,
@@ -32,6 +33,7 @@ from gaussea.evaluate.similarity import (
 
 __all__ = [
     "CANDIDATE_MODES",
+    "DECODERS",
     "DEFAULT_BLOCK_BYTES",
     "DEFAULT_CSLS_K",
     "DEFAULT_KS",

@@ -14,6 +14,10 @@ is taken among the mode's source pool — the test sources in ``"test"`` mode, a
 ``"all"`` mode — and ``r_T(x)`` among the mode's candidate targets. Hubness is a property of the pool being
 searched, and computing it on a different pool than the one ranked would mix two protocols.
 
+**Decoders**: by default each query ranks the candidates on its own (CSLS or the plain similarity); the joint
+decoders of :mod:`gaussea.evaluate.decoders` (Sinkhorn, the Hungarian assignment) decode all queries together,
+with the same candidate pools and the same tie convention, and label their results ``"transductive"``.
+
 **Ties** get the *realistic* rank (as PyKEEN): the mean of the optimistic rank ``1 + #{score > gold}`` and
 the pessimistic rank ``#{score >= gold}`` (gold included), i.e. the expected rank under random tie-breaking.
 Sorting-based ranks would instead reward (or punish) a model for the arbitrary order of equal scores, e.g. a
@@ -39,6 +43,15 @@ import numpy as np
 import torch
 
 from gaussea.evaluate.csls import DEFAULT_CSLS_K, CSLSScorer, run_tiles, tile_rows
+from gaussea.evaluate.decoders import (
+    DEFAULT_DECODER,
+    DEFAULT_SINKHORN_ITERATIONS,
+    DEFAULT_SINKHORN_TAU,
+    assignment_hits,
+    check_decoder,
+    similarity_matrix,
+    sinkhorn_scores_,
+)
 from gaussea.evaluate.similarity import (
     MAX_BLOCK_BYTES,
     SCORE_BYTES,
@@ -255,8 +268,50 @@ def ranking_problem(
         "direction": direction,
         "num_queries": len(pairs),
         "num_candidates": len(tgt_pool),
+        "decoder": DEFAULT_DECODER,
     }
     return RankingProblem(prepared, query_rows, gold_cols, counts, info)
+
+
+def decoder_labels(decoder: str, tau: float = DEFAULT_SINKHORN_TAU,
+                   iterations: int = DEFAULT_SINKHORN_ITERATIONS) -> dict[str, Any]:
+    """The labels a result dict carries for ``decoder`` (see :mod:`gaussea.evaluate.decoders`)."""
+    labels: dict[str, Any] = {"decoder": decoder}
+    if decoder == "sinkhorn":
+        labels.update(sinkhorn_tau=tau, sinkhorn_iterations=iterations)
+    if decoder != DEFAULT_DECODER:  # the queries are decoded jointly; CSLS is not applied first
+        labels.update(csls_k=None, transductive=True)
+    return labels
+
+
+def _distinct_query_rows(problem: RankingProblem) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct source rows of the queries (the rows a joint decoder works on) and each query's position."""
+    rows, position = torch.unique(problem.query_rows, return_inverse=True)
+    return rows, position
+
+
+def sinkhorn_ranks(problem: RankingProblem, tau: float, iterations: int,
+                   max_block_bytes: int = MAX_BLOCK_BYTES) -> torch.Tensor:
+    """Realistic ranks of the gold targets after Sinkhorn decoding of the queries x candidates matrix."""
+    rows, position = _distinct_query_rows(problem)
+    scores = sinkhorn_scores_(similarity_matrix(problem.prepared, rows, decoder="sinkhorn",
+                                                max_block_bytes=max_block_bytes), tau, iterations, problem.counts)
+    ranks = torch.empty(len(position), dtype=torch.float64, device=scores.device)
+    step = tile_rows(len(position), scores.shape[1])
+    for i in range(0, len(position), step):
+        block = scores[position[i:i + step]]  # a copy: realistic_ranks_ overwrites it
+        ranks[i:i + step] = realistic_ranks_(block, problem.gold_cols[i:i + step], problem.counts)
+    return ranks.cpu()
+
+
+def assignment_metrics(problem: RankingProblem, ks: Sequence[int], max_block_bytes: int = MAX_BLOCK_BYTES
+                       ) -> dict[str, float | None]:
+    """Hits@1 of the Hungarian assignment of the queries to the candidates; the rank metrics are None (a matching
+    ranks nothing)."""
+    rows, position = _distinct_query_rows(problem)
+    scores = similarity_matrix(problem.prepared, rows, decoder="hungarian", max_block_bytes=max_block_bytes)
+    hits = assignment_hits(scores, problem.gold_cols, position, problem.counts)
+    return {**{f"hits@{k}": None for k in ks}, "hits@1": float(hits.mean()), "mr": None, "mrr": None}
 
 
 def rank_queries(scorer: CSLSScorer, problem: RankingProblem, chunks: Iterable[slice], out: torch.Tensor) -> None:
@@ -294,15 +349,26 @@ def alignment_ranks(
     exclude_targets: IdsLike | None = None,
     direction: Direction = "left_to_right",
     max_block_bytes: int = MAX_BLOCK_BYTES,
+    decoder: str = DEFAULT_DECODER,
+    sinkhorn_tau: float = DEFAULT_SINKHORN_TAU,
+    sinkhorn_iterations: int = DEFAULT_SINKHORN_ITERATIONS,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Realistic rank of the gold target of every test pair, and a description of the setting.
 
-    See :func:`evaluate_alignment` for the arguments. Returns ``(ranks, info)`` with ``ranks`` a float64 CPU
-    tensor aligned with ``test_pairs`` (per-entity analysis), and ``info`` the labels of the result dict.
+    See :func:`evaluate_alignment` for the arguments (``decoder`` ``"csls"`` or ``"sinkhorn"``: the Hungarian
+    assignment gives no ranks). Returns ``(ranks, info)`` with ``ranks`` a float64 CPU tensor aligned with
+    ``test_pairs`` (per-entity analysis), and ``info`` the labels of the result dict.
     """
-    problem = ranking_problem(source, target, test_pairs, mode=mode, similarity=similarity, csls_k=csls_k,
-                              exclude_sources=exclude_sources, exclude_targets=exclude_targets,
-                              direction=direction)
+    check_decoder(decoder, sinkhorn_tau, sinkhorn_iterations)
+    if decoder == "hungarian":
+        raise ValueError("decoder 'hungarian' gives a one-to-one matching, not ranks: use evaluate_alignment()")
+    joint = decoder != DEFAULT_DECODER
+    problem = ranking_problem(source, target, test_pairs, mode=mode, similarity=similarity,
+                              csls_k=None if joint else csls_k, exclude_sources=exclude_sources,
+                              exclude_targets=exclude_targets, direction=direction)
+    if joint:
+        ranks = sinkhorn_ranks(problem, sinkhorn_tau, sinkhorn_iterations, max_block_bytes)
+        return ranks, {**problem.info, **decoder_labels(decoder, sinkhorn_tau, sinkhorn_iterations)}
     num_queries = len(problem.query_rows)
     chunks = row_chunks(num_queries, problem.prepared.num_targets, chunk_size, max_block_bytes=max_block_bytes)
     scorer = CSLSScorer(problem.prepared, csls_k, chunk_size=chunk_size, max_block_bytes=max_block_bytes)
@@ -325,6 +391,9 @@ def evaluate_alignment(
     exclude_targets: IdsLike | None = None,
     direction: Direction = "left_to_right",
     max_block_bytes: int = MAX_BLOCK_BYTES,
+    decoder: str = DEFAULT_DECODER,
+    sinkhorn_tau: float = DEFAULT_SINKHORN_TAU,
+    sinkhorn_iterations: int = DEFAULT_SINKHORN_ITERATIONS,
 ) -> dict[str, Any]:
     """Hits@k, MR and MRR of ranking each test pair's gold target, labelled with the protocol used.
 
@@ -339,17 +408,29 @@ def evaluate_alignment(
         exclude_sources, exclude_targets: ids removed from the pools in ``"all"`` mode (e.g. training links).
         direction: ``"left_to_right"`` ranks right entities for left queries; ``"right_to_left"`` the reverse
             (``exclude_*`` keep referring to the left / right graph).
-        max_block_bytes: refuse (ValueError) an explicit ``chunk_size`` whose block would exceed this.
+        max_block_bytes: refuse (ValueError) an explicit ``chunk_size`` whose block would exceed this (and a
+            joint decoder's matrix past it).
+        decoder: ``"csls"`` (each query on its own, by CSLS or, with ``csls_k=None``, the similarity),
+            ``"sinkhorn"`` or ``"hungarian"`` (all queries jointly, on the plain similarity; see
+            :mod:`gaussea.evaluate.decoders`). The Hungarian assignment reports Hits@1 only (others None).
+        sinkhorn_tau, sinkhorn_iterations: Sinkhorn's temperature and number of (rows; columns) rounds.
 
     Returns:
         ``{"hits@1": ..., "hits@5": ..., "hits@10": ..., "mr": ..., "mrr": ..., "mode", "similarity",
-        "csls_k", "direction", "num_queries", "num_candidates"}``; hits and MRR are fractions in [0, 1].
+        "csls_k", "direction", "num_queries", "num_candidates", "decoder"}`` (plus the Sinkhorn parameters and
+        ``"transductive": True`` for a joint decoder); hits and MRR are fractions in [0, 1].
     """
     ks = _check_ks(ks)
+    if decoder == "hungarian":
+        problem = ranking_problem(source, target, test_pairs, mode=mode, similarity=similarity, csls_k=None,
+                                  exclude_sources=exclude_sources, exclude_targets=exclude_targets,
+                                  direction=direction)
+        return {**assignment_metrics(problem, ks, max_block_bytes), **problem.info, **decoder_labels(decoder)}
     ranks, info = alignment_ranks(
         source, target, test_pairs, mode=mode, similarity=similarity, csls_k=csls_k, chunk_size=chunk_size,
         exclude_sources=exclude_sources, exclude_targets=exclude_targets, direction=direction,
-        max_block_bytes=max_block_bytes,
+        max_block_bytes=max_block_bytes, decoder=decoder, sinkhorn_tau=sinkhorn_tau,
+        sinkhorn_iterations=sinkhorn_iterations,
     )
     return {**rank_metrics(ranks, ks), **info}
 

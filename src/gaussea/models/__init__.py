@@ -21,6 +21,7 @@ def model_builders() -> dict[str, ModelBuilder]:
     from gaussea.models.iptranse import IPTransE
     from gaussea.models.mmea import MMEA
     from gaussea.models.mtranse import MTransE
+    from gaussea.models.propagation import LabelPropagation
     from gaussea.models.sea import SEA
     from gaussea.models.transe import TransE
 
@@ -33,6 +34,7 @@ def model_builders() -> dict[str, ModelBuilder]:
         "sea": SEA,
         "gcn_align": GCNAlign,
         "imuse": IMUSE,
+        "propagation": LabelPropagation,
     }
 
 

@@ -4,7 +4,9 @@ A model exposes named losses that the trainer updates *in turn*, one full pass e
 alternating scheme, which the paper follows). For loss ``name`` the trainer draws mini-batches of item
 indices in ``range(num_items(name))`` and calls ``loss(name, idx, generator)``; after each optimiser step it
 calls ``after_step(name)`` for projections and clamps. Models with several stages (ours: means first, then
-variances) switch behaviour in ``set_stage``.
+variances) switch behaviour in ``set_stage``. A model with no losses (``loss_names() == []``, e.g. the
+training-free label propagation) gets no optimiser and no epoch; it computes its embedding in
+``before_training``.
 
 Devices: a model is built on the CPU (its random initialisation draws from the CPU generator, so it starts from
 the same numbers whatever device trains it) and then moved with ``model.to(device)``. Everything a loss indexes
@@ -64,6 +66,14 @@ class AlignmentModel(nn.Module, ABC):
 
     def set_stage(self, stage: int) -> None:  # noqa: B027 - optional hook
         """Switch to training stage ``stage`` (1-based)."""
+
+    def before_training(self) -> None:  # noqa: B027 - optional hook
+        """Called once by :meth:`gaussea.train.Trainer.fit` before the first epoch (also when resuming).
+
+        A training-free model (no losses: the trainer then runs no epoch) computes its embedding here, so that
+        the cost is reported as the run's training time; it must also compute it on demand in
+        :meth:`entity_embeddings`, for a model rebuilt from its run directory without training.
+        """
 
     def before_epoch(self, epoch: int) -> None:  # noqa: B027 - optional hook
         """Called at the start of 1-based ``epoch``, after :meth:`set_stage`: per-epoch state (e.g. the
