@@ -151,7 +151,7 @@ def test_run_on_the_synthetic_default(tmp_path: Path, capsys: pytest.CaptureFixt
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"] == "propagation" and metrics["epochs_completed"] == 0 and metrics["iterative"] is False
     assert (out / "train_log.jsonl").read_text() == ""
-    for name in ("checkpoint.pt", "embeddings.npz", "config.json", "split/test_links"):
+    for name in ("model.pt", "embeddings.npz", "config.json", "split/test_links"):
         assert (out / name).exists(), name
     test = metrics["test"]["test"]
     assert test["hits@1"] > 0.25 and test["decoder"] == "csls"  # random: 1 / 1,167

@@ -114,7 +114,7 @@ def seed_labels(pairs: torch.Tensor, num_entities: int, dim: int, generator: tor
 
     Drawn on the CPU ``generator`` (the same numbers on every device), then moved to ``pairs``' device.
     """
-    vectors = unit(torch.randn(len(pairs), dim, generator=generator)).to(pairs.device)
+    vectors = unit(torch.randn(len(pairs), dim, generator=generator).to(pairs.device))
     labels = torch.zeros(num_entities, dim, device=pairs.device)
     labels.index_add_(0, pairs[:, 0], vectors)
     labels.index_add_(0, pairs[:, 1], vectors)
