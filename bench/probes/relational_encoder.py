@@ -48,6 +48,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from gaussea.data.kgpair import KGPair, Split
 from gaussea.data.registry import default_registry
@@ -77,6 +78,7 @@ class ProbeConfig:
     dim: int = 128
     depth: int = 2
     proxy: bool = True
+    checkpoint: bool = False  # recompute each layer's edge tensors in backward (memory for time)
     dropout: float = 0.3
     lr: float = 0.005
     optimizer: str = "rmsprop"
@@ -175,9 +177,10 @@ def segment_softmax(logits: torch.Tensor, row: torch.Tensor, n: int) -> torch.Te
 class ReflectionEncoder(nn.Module):
     """``depth`` layers of relational-reflection attention over one input view, outputs of all layers concatenated."""
 
-    def __init__(self, dim: int, depth: int, style: str, proxy: bool) -> None:
+    def __init__(self, dim: int, depth: int, style: str, proxy: bool, checkpoint: bool = False) -> None:
         super().__init__()
         self.style = style
+        self.checkpoint = checkpoint
         width = 3 * dim if style == "rrea" else dim
         self.attn = nn.ParameterList([nn.Parameter(torch.empty(width).uniform_(-0.1, 0.1)) for _ in range(depth)])
         out = dim * (depth + 1)
@@ -187,18 +190,25 @@ class ReflectionEncoder(nn.Module):
             nn.init.xavier_uniform_(self.gate.weight)
             nn.init.zeros_(self.gate.bias)
 
+    def layer(self, x: torch.Tensor, a: torch.Tensor, g: Graph, edge_rel: torch.Tensor) -> torch.Tensor:
+        neigh = x[g.edge_col]
+        neigh = neigh - 2 * (neigh * edge_rel).sum(1, keepdim=True) * edge_rel
+        if self.style == "rrea":
+            logits = torch.cat([x[g.edge_row], neigh, edge_rel], 1) @ a
+        else:
+            logits = edge_rel @ a
+        att = segment_softmax(logits, g.edge_row, g.num_entities)
+        return torch.tanh(torch.zeros_like(x).index_add_(0, g.edge_row, neigh * att.unsqueeze(1)))
+
     def forward(self, x: torch.Tensor, g: Graph, edge_rel: torch.Tensor) -> torch.Tensor:
         x = torch.tanh(x)
         outs = [x]
         for a in self.attn:
-            neigh = x[g.edge_col]
-            neigh = neigh - 2 * (neigh * edge_rel).sum(1, keepdim=True) * edge_rel
-            if self.style == "rrea":
-                logits = torch.cat([x[g.edge_row], neigh, edge_rel], 1) @ a
+            if self.checkpoint and torch.is_grad_enabled():
+                # Keep only the layer's input; its edge-sized intermediates are recomputed in backward.
+                x = checkpoint(self.layer, x, a, g, edge_rel, use_reentrant=False)
             else:
-                logits = edge_rel @ a
-            att = segment_softmax(logits, g.edge_row, g.num_entities)
-            x = torch.tanh(torch.zeros_like(x).index_add_(0, g.edge_row, neigh * att.unsqueeze(1)))
+                x = self.layer(x, a, g, edge_rel)
             outs.append(x)
         out = torch.cat(outs, 1)
         if self.proxy is None:
@@ -216,7 +226,8 @@ class RelationalAligner(nn.Module):
         self.views = [v for v in cfg.views.split(",") if v]
         self.ent_emb = nn.Parameter(nn.init.xavier_uniform_(torch.empty(g.num_entities, cfg.dim)))
         self.rel_emb = nn.Parameter(nn.init.xavier_uniform_(torch.empty(g.num_rel_ids, cfg.dim)))
-        self.encoders = nn.ModuleDict({v: ReflectionEncoder(cfg.dim, cfg.depth, cfg.encoder, cfg.proxy)
+        self.encoders = nn.ModuleDict({v: ReflectionEncoder(cfg.dim, cfg.depth, cfg.encoder, cfg.proxy,
+                                                                 cfg.checkpoint)
                                        for v in self.views})
         self.dropout = nn.Dropout(cfg.dropout)
 
@@ -293,17 +304,25 @@ def propagation_features(g: Graph, inputs: AlignmentInputs, dim: int, seed: int)
     seeds = F.normalize(torch.randn(len(inputs.train_pairs), dim, generator=gen), dim=1)
     labels[inputs.train_pairs[:, 0]] = seeds
     labels[inputs.train_pairs[:, 1]] = seeds
+    adj = torch.sparse_coo_tensor(torch.stack([g.edge_row, g.edge_col]), torch.ones(len(g.edge_row)), (n, n))
+    deg = torch.bincount(g.edge_row, minlength=n).clamp_min(1).unsqueeze(1)
     h, hops = labels, []
     for _ in range(2):
-        h = F.normalize(row_mean(g.edge_row, g.edge_col, h, n), dim=1)
+        h = F.normalize(torch.sparse.mm(adj, h) / deg, dim=1)
         hops.append(h)
     ent_view = torch.cat(hops, 1)
     t = inputs.triples
     r = inputs.num_relations
-    rel_vec = torch.zeros(r, ent_view.shape[1]).index_add_(0, t[:, 1], ent_view[t[:, 2]] - ent_view[t[:, 0]])
-    rel_vec = F.normalize(rel_vec / torch.bincount(t[:, 1], minlength=r).clamp_min(1).unsqueeze(1), dim=1)
-    out_view = row_mean(t[:, 0], t[:, 1], rel_vec, n)
-    in_view = row_mean(t[:, 2], t[:, 1], rel_vec, n)
+    # Sparse incidence products: gathering per triple would materialise a (triples x width) block (2 GB on FB15K).
+    ones = torch.ones(len(t))
+    tails = torch.sparse_coo_tensor(torch.stack([t[:, 1], t[:, 2]]), ones, (r, n)).coalesce()
+    heads = torch.sparse_coo_tensor(torch.stack([t[:, 1], t[:, 0]]), ones, (r, n)).coalesce()
+    counts = torch.bincount(t[:, 1], minlength=r).clamp_min(1).unsqueeze(1)
+    rel_vec = F.normalize((torch.sparse.mm(tails, ent_view) - torch.sparse.mm(heads, ent_view)) / counts, dim=1)
+    out_deg = torch.bincount(t[:, 0], minlength=n).clamp_min(1).unsqueeze(1)
+    in_deg = torch.bincount(t[:, 2], minlength=n).clamp_min(1).unsqueeze(1)
+    out_view = torch.sparse.mm(heads.t().coalesce(), rel_vec) / out_deg
+    in_view = torch.sparse.mm(tails.t().coalesce(), rel_vec) / in_deg
     rel_view = F.normalize(torch.cat([out_view, in_view], 1), dim=1)
     return torch.cat([F.normalize(ent_view, dim=1), rel_view], 1)
 
