@@ -3,7 +3,9 @@
 Each epoch runs one full pass of each of the model's losses in turn (MMEA's alternating updates), with one
 Adam shared by all losses (``optimiser_per_loss`` gives each loss its own, as MMEA's code does; see
 TrainConfig for why that is not the default), shuffled mini-batches
-drawn from a seeded generator. Everything a resumed run needs — model, optimisers, the batch generator's
+drawn from a seeded generator. A model whose method prescribes its optimiser or its batch size (a full-graph
+encoder trained on seed pairs) declares them (``AlignmentModel.make_optimiser`` / ``batch_size``) and the trainer
+uses those instead. Everything a resumed run needs — model, optimisers, the batch generator's
 state, epoch and stage, best validation state — is in the checkpoint, so ``--resume`` continues exactly
 where the last checkpoint left off and reaches the same final parameters as an uninterrupted run. At the end,
 ``model.pt`` keeps the final weights alone (:meth:`Trainer.save_final`), so that the runner can remove the large
@@ -158,13 +160,18 @@ class Trainer:
         if not names:  # a training-free model: nothing to optimise (Adam refuses an empty parameter list)
             self.optimisers = {}
         elif config.optimiser_per_loss:
-            self.optimisers = {name: self._adam() for name in names}
+            self.optimisers = {name: self._optimiser() for name in names}
         else:
-            shared = self._adam()
+            shared = self._optimiser()
             self.optimisers = {name: shared for name in names}
         self.state = TrainState()
         self._best_params: dict | None = None
         self._weights_only = False  # resumed from a finished run's model.pt: nothing to train, nothing to save
+
+    def _optimiser(self) -> torch.optim.Optimizer:
+        """The model's own optimiser if it prescribes one (:meth:`AlignmentModel.make_optimiser`), else Adam."""
+        own = self.model.make_optimiser()
+        return own if own is not None else self._adam()
 
     def _adam(self) -> torch.optim.Optimizer:
         """Adam with parameter groups: variances get ``var_lr_mult`` x lr, the common table ``common_lr_mult`` x;
@@ -239,6 +246,9 @@ class Trainer:
 
     def _full_batches(self, name: str) -> list[torch.Tensor]:
         n = self.model.num_items(name)
+        own = self.model.batch_size(name)
+        if own is not None:
+            return list(torch.randperm(n, generator=self.generator).split(own)) if n else []
         names = self.model.loss_names()
         # Steps of the relational loss: the unit the other losses' schedules are counted in (0 without it).
         rel_steps = max(1, -(-self.model.num_items("rel") // self.cfg.batch_size)) if "rel" in names else 0

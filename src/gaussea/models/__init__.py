@@ -17,6 +17,7 @@ ModelBuilder = Callable[[AlignmentInputs, ModelConfig, torch.Generator], Alignme
 def model_builders() -> dict[str, ModelBuilder]:
     from gaussea.models.gaussian_csl import GaussianCommonSpace
     from gaussea.models.gcn_align import GCNAlign
+    from gaussea.models.graph_encoder import GraphEncoder
     from gaussea.models.imuse import IMUSE
     from gaussea.models.iptranse import IPTransE
     from gaussea.models.mmea import MMEA
@@ -35,6 +36,7 @@ def model_builders() -> dict[str, ModelBuilder]:
         "gcn_align": GCNAlign,
         "imuse": IMUSE,
         "propagation": LabelPropagation,
+        "graph_encoder": GraphEncoder,
     }
 
 

@@ -80,6 +80,22 @@ class AlignmentModel(nn.Module, ABC):
         neighbour lists of truncated negative sampling). Must depend only on the model's state and ``epoch``,
         so that every data-parallel replica, and a resumed run, computes the same."""
 
+    def batch_size(self, name: str) -> int | None:
+        """Items per step of loss ``name`` when the model fixes it (None: the trainer's ``TrainConfig`` decides).
+
+        ``train.batch_size`` counts triples; a model whose items are something else (seed pairs of a full-graph
+        encoder, where the batch size is part of the method) names its own here.
+        """
+        return None
+
+    def make_optimiser(self) -> torch.optim.Optimizer | None:
+        """The optimiser the model's method prescribes (None: the trainer's Adam at ``train.lr``).
+
+        A model that returns one carries its own learning rate (an option of the model), documented there:
+        ``train.lr`` and ``train.optimiser`` then do not apply to it.
+        """
+        return None
+
     def data_parallel_blocker(self) -> str | None:
         """Why this model cannot train with its batches sharded over several processes (None: it can).
 

@@ -1,0 +1,1 @@
+"""Trainable graph encoders: modules that turn the relational triples into entity representations."""

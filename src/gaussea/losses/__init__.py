@@ -1,0 +1,1 @@
+"""Alignment losses shared by models: functions of anchor / partner / candidate embeddings."""
