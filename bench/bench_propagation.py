@@ -1,13 +1,18 @@
-"""The training-free propagation yardstick on the four benchmarks, with the CSLS and Sinkhorn decoders; raw JSON.
+"""The training-free propagation yardstick (or, with ``--model graph_encoder``, the trained relational encoder) on
+the benchmarks, with the CSLS and Sinkhorn decoders; raw JSON.
 
-Every propagation figure in BENCHMARKS.md comes from a file this script writes to
-``bench/results/propagation/<name>.json``: per dataset, one ``gaussea run --model propagation`` (test x test
+Every propagation / graph-encoder figure in BENCHMARKS.md comes from a file this script writes to
+``bench/results/<model>/<name>.json``: per dataset, one ``gaussea run --model MODEL`` (test x test
 candidates, the CSLS decoder) whose model is then decoded again with Sinkhorn (the same embedding, so the rows
 differ by the decoder alone), and the same again with bootstrapping (``iterative_rounds``, separate rows,
 labelled iterative). Each row holds the metrics, the resolved configuration, the propagation's and the
 evaluation's seconds; the file holds the command, date, machine and git revision.
 
     python bench/bench_propagation.py --data-dir ../shared/data --threads 1
+    python bench/bench_propagation.py --model graph_encoder --datasets dbp15k-zh_en,d_y_15k_v1,fb15k-db15k-r
+
+The graph encoder trains ``ENCODER_EPOCHS[dataset]`` epochs: the epoch budgets the relational-encoder probe chose
+on validation links (``bench/results/encoder-probe/README.md``); it has no bootstrapping, so no iterative rows.
 
 Run directories go to a temporary folder and are deleted (the propagation's embeddings are a few hundred MB and
 are recomputed from the configuration in seconds).
@@ -35,8 +40,11 @@ from gaussea.runner import evaluate_model, run
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from speed_common import git_revision, load_average, machine  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "propagation"
+RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_ROUNDS = 3
+MODELS = ("propagation", "graph_encoder")
+# Epochs of the graph encoder per dataset, chosen on validation links by bench/probes/relational_encoder.py.
+ENCODER_EPOCHS = {"dbp15k-zh_en": 24, "d_y_15k_v1": 12, "fb15k-db15k-r": 30}
 
 
 def datasets(data_dir: str) -> dict[str, dict]:
@@ -66,8 +74,11 @@ def merge(base: dict, extra: dict) -> dict:
 def measure(name: str, fragment: dict, rounds: int, args: argparse.Namespace, workdir: Path) -> list[dict]:
     """One run (CSLS) and its Sinkhorn re-decoding: two rows."""
     cfg_dict = merge(RunConfig().to_dict(), fragment)
-    cfg_dict["model_name"] = "propagation"
-    cfg_dict["model"]["options"] = {"iterative_rounds": rounds}
+    cfg_dict["model_name"] = args.model
+    if args.model == "propagation":
+        cfg_dict["model"]["options"] = {"iterative_rounds": rounds}
+    else:
+        cfg_dict["train"].update(stage1_epochs=ENCODER_EPOCHS[name], stage2_epochs=0)
     cfg_dict["train"].update(threads=args.threads, progress=False)
     cfg_dict["eval"]["modes"] = ["test"]
     apply_overrides(cfg_dict, args.set)
@@ -77,7 +88,9 @@ def measure(name: str, fragment: dict, rounds: int, args: argparse.Namespace, wo
     wall = time.perf_counter() - t0
     common = {"dataset": name, "iterative": result.metrics["iterative"], "iterative_rounds": rounds,
               "proposed_pairs": getattr(result.model, "proposed_pairs", 0),
-              "propagation_seconds": getattr(result.model, "compute_seconds", None)}
+              "propagation_seconds": getattr(result.model, "compute_seconds", None),
+              "train_seconds": result.metrics["train_seconds"], "peak_rss_mib": result.metrics["peak_rss_mib"],
+              "epochs_completed": result.metrics["epochs_completed"]}
     rows = [{**common, "decoder": "csls", "metrics": result.metrics["test"]["test"],
              "per_space_test": result.metrics["per_space_test"], "eval_seconds": result.metrics["eval_seconds"],
              "run_wall_seconds": wall, "config": cfg.to_dict()}]
@@ -99,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"),
                    help="the folder holding mmkg-standin/, dbp15k/ and openea/")
-    p.add_argument("--datasets", help="comma list (default: all four)")
+    p.add_argument("--model", choices=MODELS, default="propagation")
+    p.add_argument("--datasets", help="comma list (default: all four for propagation, the three real ones for "
+                   "graph_encoder)")
     p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="bootstrapping rounds of the iterative rows "
                    "(0: no iterative rows)")
     p.add_argument("--threads", type=int, default=1)
@@ -107,19 +122,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="result file (default: bench/results/propagation/<date>.json)")
     args = p.parse_args(argv)
     table = datasets(args.data_dir)
-    chosen = args.datasets.split(",") if args.datasets else list(table)
-    unknown = sorted(set(chosen) - set(table))
+    known = table if args.model == "propagation" else ENCODER_EPOCHS
+    chosen = args.datasets.split(",") if args.datasets else list(known)
+    unknown = sorted(set(chosen) - set(known))
     if unknown:
-        p.error(f"unknown dataset(s) {unknown}; known: {', '.join(table)}")
+        p.error(f"unknown dataset(s) {unknown} for {args.model}; known: {', '.join(known)}")
     record = {"command": " ".join([sys.executable, *sys.argv]), "date": now_iso(), "revision": git_revision(),
               "machine": machine(), "load_average_start": load_average(), "threads": args.threads,
-              "overrides": args.set, "rows": []}
-    with tempfile.TemporaryDirectory(prefix="bench-propagation-") as tmp:
+              "model": args.model, "overrides": args.set, "rows": []}
+    rounds_to_run = sorted({0, args.rounds}) if args.model == "propagation" else [0]
+    with tempfile.TemporaryDirectory(prefix=f"bench-{args.model}-") as tmp:
         for name in chosen:
-            for rounds in sorted({0, args.rounds}):
+            for rounds in rounds_to_run:
                 record["rows"].extend(measure(name, table[name], rounds, args, Path(tmp)))
     record["load_average_end"] = load_average()
-    out = Path(args.out) if args.out else RESULTS / f"{record['date'][:10]}.json"
+    out = Path(args.out) if args.out else RESULTS / args.model / f"{record['date'][:10]}.json"
     atomic_write_json(out, record)
     print(f"wrote {out}")
     return 0
