@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gaussea.data.splits import link_name_lines
 from gaussea.ioutil import atomic_write_text
 
 if TYPE_CHECKING:
@@ -349,7 +350,7 @@ class KnownPairs:
             if not path.exists():
                 raise FileNotFoundError(f"{path}: missing, so the run's known pairs cannot be kept fixed "
                                         "(keep_known=False / --realign-known aligns without them)")
-            for lineno, left, right in _link_lines(path):
+            for lineno, left, right in link_name_lines(path):
                 ids = {}
                 for side, name in (("left", left), ("right", right)):
                     if name not in index[side]:
@@ -547,32 +548,11 @@ def _predicted_rows(cand: Candidates, one_to_one_method: str | None,
     return out
 
 
-def _link_lines(path: Path) -> Iterator[tuple[int, str, str]]:
-    """``(line number, left name, right name)`` of every non-blank line of a ``left<TAB>right`` link file.
-
-    The layout of :func:`gaussea.data.splits.read_link_file` (UTF-8 with an optional BOM, lines split on
-    ``\\n`` only since names may hold other line-break characters), but names only, so no dataset is needed.
-    A line without exactly two columns is a ValueError naming the file and line, never skipped.
-    """
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    for lineno, raw in enumerate(text.split("\n"), start=1):
-        line = raw.rstrip("\r").strip(" \t")
-        if not line:
-            continue
-        parts = line.split("\t")
-        if len(parts) != 2:
-            raise ValueError(f"{path}:{lineno}: expected 2 tab-separated columns, got {len(parts)}")
-        yield lineno, parts[0], parts[1]
-
-
 def read_links(path: Path) -> list[tuple[str, str]]:
     """``left<TAB>right`` name pairs of a split file (no dataset needed: names only); [] if it is missing."""
     if not path.exists():
         return []
-    return [(a, b) for _, a, b in _link_lines(path)]
+    return [(a, b) for _, a, b in link_name_lines(path)]
 
 
 def link_accuracy(alignment: Alignment, links: Sequence[tuple[str, str]]) -> tuple[int, int]:

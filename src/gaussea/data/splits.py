@@ -13,6 +13,7 @@ versa, and survives a change in id assignment.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -60,15 +61,17 @@ def save_split(split: Split, pair: KGPair, folder: Path) -> None:
     atomic_write_text(folder / "split.json", json.dumps(split.description, indent=2) + "\n")
 
 
-def read_link_file(path: Path, pair: KGPair) -> np.ndarray:
-    """Read ``left<TAB>right`` name lines into ids. Unknown names are errors: a split must match its data."""
-    rows: list[tuple[int, int]] = []
+def link_name_lines(path: Path) -> Iterator[tuple[int, str, str]]:
+    """``(line number, left name, right name)`` of every non-blank line of a ``left<TAB>right`` link file.
+
+    UTF-8 with an optional BOM (not part of the first name); lines split on ``\\n`` only, since names may hold
+    other characters ``str.splitlines()`` treats as line breaks. A line without exactly two columns is a
+    :class:`DataError` naming the file and line, never skipped.
+    """
     try:
-        text = path.read_bytes().decode("utf-8-sig")  # a BOM is not part of the first name
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    seen: set[tuple[int, int]] = set()
-    # Split on newlines only: names may contain other characters str.splitlines() treats as line breaks.
     for lineno, raw in enumerate(text.split("\n"), start=1):
         line = raw.rstrip("\r").strip(" \t")
         if not line:
@@ -76,9 +79,17 @@ def read_link_file(path: Path, pair: KGPair) -> np.ndarray:
         parts = line.split("\t")
         if len(parts) != 2:
             raise DataError(f"{path}:{lineno}: expected 2 tab-separated columns, got {len(parts)}")
-        a, b = pair.left.entities.get(parts[0]), pair.right.entities.get(parts[1])
+        yield lineno, parts[0], parts[1]
+
+
+def read_link_file(path: Path, pair: KGPair) -> np.ndarray:
+    """Read ``left<TAB>right`` name lines into ids. Unknown names are errors: a split must match its data."""
+    rows: list[tuple[int, int]] = []
+    seen: set[tuple[int, int]] = set()
+    for lineno, left, right in link_name_lines(path):
+        a, b = pair.left.entities.get(left), pair.right.entities.get(right)
         if a is None or b is None:
-            missing = parts[0] if a is None else parts[1]
+            missing = left if a is None else right
             raise DataError(f"{path}:{lineno}: entity {missing!r} is not in dataset {pair.name}")
         if (a, b) in seen:
             raise DataError(f"{path}:{lineno}: link listed twice (it would be counted twice)")
