@@ -84,9 +84,10 @@ def measure(name: str, fragment: dict, rounds: int, args: argparse.Namespace, wo
     apply_overrides(cfg_dict, args.set)
     cfg = RunConfig.from_dict(cfg_dict)
     t0 = time.perf_counter()
-    result = run(cfg, workdir / f"{name}-r{rounds}", overwrite=True)
+    result = run(cfg, workdir / f"{name}-s{cfg.data.split}-r{rounds}", overwrite=True)
     wall = time.perf_counter() - t0
-    common = {"dataset": name, "iterative": result.metrics["iterative"], "iterative_rounds": rounds,
+    common = {"dataset": name, "split": cfg.data.split, "iterative": result.metrics["iterative"],
+              "iterative_rounds": rounds,
               "proposed_pairs": getattr(result.model, "proposed_pairs", 0),
               "propagation_seconds": getattr(result.model, "compute_seconds", None),
               "train_seconds": result.metrics["train_seconds"], "peak_rss_mib": result.metrics["peak_rss_mib"],
@@ -102,7 +103,7 @@ def measure(name: str, fragment: dict, rounds: int, args: argparse.Namespace, wo
                  "config": sinkhorn.to_dict()})
     for row in rows:
         m = row["metrics"]
-        print(json.dumps({"dataset": name, "rounds": rounds, "decoder": row["decoder"],
+        print(json.dumps({"dataset": name, "split": cfg.data.split, "rounds": rounds, "decoder": row["decoder"],
                           "hits@1": round(m["hits@1"], 4), "mrr": round(m["mrr"], 4),
                           "proposed_pairs": row["proposed_pairs"]}), flush=True)
     return rows
@@ -117,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                    "graph_encoder)")
     p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="bootstrapping rounds of the iterative rows "
                    "(0: no iterative rows)")
+    p.add_argument("--splits", default="0", help="comma list of random-split indices (default 0); a dataset with a "
+                   "given split (D-Y-15K-V1) runs it once, under index 0")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="applied to every run")
     p.add_argument("--out", help="result file (default: bench/results/propagation/<date>.json)")
@@ -131,10 +134,14 @@ def main(argv: list[str] | None = None) -> int:
               "machine": machine(), "load_average_start": load_average(), "threads": args.threads,
               "model": args.model, "overrides": args.set, "rows": []}
     rounds_to_run = sorted({0, args.rounds}) if args.model == "propagation" else [0]
+    splits = [int(x) for x in args.splits.split(",")]
     with tempfile.TemporaryDirectory(prefix=f"bench-{args.model}-") as tmp:
         for name in chosen:
-            for rounds in rounds_to_run:
-                record["rows"].extend(measure(name, table[name], rounds, args, Path(tmp)))
+            given = "given_split" in table[name].get("data", {})
+            for split in [i for i in splits if i == 0 or not given]:
+                fragment = merge(table[name], {"data": {"split": split}}) if not given else table[name]
+                for rounds in rounds_to_run:
+                    record["rows"].extend(measure(name, fragment, rounds, args, Path(tmp)))
     record["load_average_end"] = load_average()
     out = Path(args.out) if args.out else RESULTS / args.model / f"{record['date'][:10]}.json"
     atomic_write_json(out, record)
