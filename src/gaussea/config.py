@@ -84,8 +84,8 @@ class ModelConfig:
     # 1). True reads them through an L2 normalisation like the relational ones. True was the default while the
     # numerical encoder was dead (ReLU) and the common table used dense Adam: then unconstrained modal means set
     # the common mean's direction (FB15K*-DB15K R+N common H@1 0.001 at 5 epochs, bench/results/tuning/2026-11-24).
-    # With tanh convolutions and the lazy common-table Adam, False is better everywhere measured (2026-11-24,
-    # session 3): FB15K*-DB15K R+N 30+10 epochs test H@1 8.91 % vs 5.21 % (numerical space 6.1 % vs 4.4 %,
+    # With tanh convolutions and the lazy common-table Adam, False is better everywhere measured:
+    # FB15K*-DB15K R+N 30+10 epochs test H@1 8.91 % vs 5.21 % (numerical space 6.1 % vs 4.4 %,
     # bench/results/model/fbdb-rn/gaussian-b5000-30-10*.json); synthetic default 6.68 % vs 4.88 %
     # (bench/results/model/synthetic-variance/gaussian-two-stage-{modal-tanh-scale,s3}.json).
     unit_modal_means: bool = False
@@ -97,7 +97,7 @@ class ModelConfig:
     # Why offer it: a free mean settles between its encoding and the common mean (synthetic, identifying
     # pictures: encoder output 30 % test H@1, free visual means 8-11 %, bench/results/tuning/2026-11-24-s6), so
     # the gap the variance measures is not how far the evidence itself is from the common space. Measured
-    # (session 7, BENCHMARKS.md): synthetic default, 3 splits, 8.91 % test H@1 for ours and for MMEA (free: 6.57 /
+    # (BENCHMARKS.md): synthetic default, 3 splits, 8.91 % test H@1 for ours and for MMEA (free: 6.57 /
     # 7.37 %); FB15K*-DB15K R+N 10.83 % (free 11.05 %): with no pictures, the numerical encoder learns nothing
     # from L_csl alone (numerical space 0.3 % H@1). So "free" stays the default.
     modal_means: str = "free"
@@ -108,8 +108,8 @@ class ModelConfig:
     # ranking by relational + 0.5 x numerical cosine beats the common space by 1.2-1.8 points on every run probed
     # (bench/results/tuning/2026-11-24-s9/space_fusion.json). csl_unit_modal_means reads the visual / numerical
     # means through an L2 normalisation inside L_csl only (L_vis / L_num still see them as they are, unlike
-    # unit_modal_means, which collapsed the numerical space: 16.24 %, session 9); csl_weights scales each
-    # modality's KL term (keys r / v / n; a missing key is weight 1). Measured (BENCHMARKS.md, session 10): both
+    # unit_modal_means, which collapsed the numerical space: 16.24 %); csl_weights scales each
+    # modality's KL term (keys r / v / n; a missing key is weight 1). Measured (BENCHMARKS.md): both
     # hurt there — 23.49 % (unit means in L_csl) and 23.17 % (and weight n 0.5) against 24.02 %: the heavier
     # numerical pull moves the relational means off their own optimum. Kept as options, off by default.
     csl_unit_modal_means: bool = False

@@ -513,7 +513,7 @@ def _our_tuning(configs: dict[RunSpec, Any]) -> str:
     if truncated:
         text += (" The truncated sampler's share, the number of negatives and the split of the epochs between the "
                  "stages were chosen with our model on FB15K*-DB15K 20 % split 0's test links (BENCHMARKS.md, "
-                 "session 8); MMEA got the same sampler and epochs untuned.")
+                 "'Model quality'); MMEA got the same sampler and epochs untuned.")
     return text
 
 

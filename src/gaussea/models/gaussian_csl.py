@@ -22,7 +22,7 @@ the encoders towards the common space and sets the modal variances, so the gap a
 gap between the evidence itself and the common mean. (The tables' mean rows then go unused.)
 ``modal_variance_update = "closed_form"`` (ours, off by default) sets each visual / numerical variance of an
 ``L_csl`` batch to ``L_csl``'s minimiser over it before the step, instead of leaving it to Adam, whose normalised
-steps move every variance at the same rate whatever its evidence (measured: BENCHMARKS.md, session 7).
+steps move every variance at the same rate whatever its evidence (measured: BENCHMARKS.md).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ from gaussea.evaluate import Embeddings
 from gaussea.losses.retrieval import info_nce_loss, normalised_hard_sample_loss
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
-from gaussea.models.options import resolve_params
+from gaussea.models.options import require_relations, resolve_params
 from gaussea.models.propagation import PropagationParams, propagation_views
 from gaussea.models.translational import split_sides, unit
 
@@ -100,9 +100,7 @@ class GraphEncoder(AlignmentModel):
     def __init__(self, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator,
                  params: GraphEncoderParams | None = None) -> None:
         super().__init__()
-        if "r" not in config.modalities:
-            raise ValueError("the graph_encoder model encodes the relational triples: model.modalities must "
-                             f"include 'r', got {list(config.modalities)}")
+        require_relations(config, "graph_encoder", "encodes")
         self.params = p = resolve_params(GraphEncoderParams(), config, params)
         self.inputs = inputs
         self.encoder = RelationalGraphEncoder(inputs.triples, inputs.num_entities, inputs.num_relations, p.dim,

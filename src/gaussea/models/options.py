@@ -37,3 +37,11 @@ def resolve_params(defaults: P, config: ModelConfig, override: P | None = None) 
         kind = type(defaults).__name__
         raise ValueError(f"unknown {kind} option(s) {unknown}; valid: {sorted(names)}")
     return replace(defaults, **options)  # type: ignore[type-var]
+
+
+def require_relations(config: ModelConfig, model: str, what: str) -> None:
+    """``ValueError`` unless ``r`` is among the modalities: for models that read only the relational triples, a
+    run without them would silently align nothing."""
+    if "r" not in config.modalities:
+        raise ValueError(f"the {model} model {what} the relational triples: model.modalities must include 'r', "
+                         f"got {list(config.modalities)}")

@@ -64,7 +64,7 @@ from gaussea.evaluate import Embeddings
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.matching import propose_mutual_best
-from gaussea.models.options import resolve_params
+from gaussea.models.options import require_relations, resolve_params
 from gaussea.models.translational import split_sides, unit
 
 
@@ -195,9 +195,7 @@ class LabelPropagation(AlignmentModel):
     def __init__(self, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator,
                  params: PropagationParams | None = None) -> None:
         super().__init__()
-        if "r" not in config.modalities:
-            raise ValueError("the propagation model propagates over the relational triples: model.modalities must "
-                             f"include 'r', got {list(config.modalities)}")
+        require_relations(config, "propagation", "propagates over")
         self.params = resolve_params(PropagationParams(), config, params)
         self.inputs = inputs
         self.iterative = self.params.iterative_rounds > 0
