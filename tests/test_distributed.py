@@ -129,7 +129,7 @@ def test_sharded_retrieval_is_identical_to_single_process():
 
 def _tiny_config() -> RunConfig:
     """The end-to-end test's easy pair, with a validation slice evaluated (sharded) during training."""
-    cfg = RunConfig()
+    cfg = RunConfig(model_name="gaussian")  # two stages: DDP is rebuilt when the variances are freed
     cfg.data.options = dict(EASY)
     cfg.data.valid_ratio = 0.1
     cfg.model.dim = 32

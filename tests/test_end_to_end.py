@@ -25,7 +25,7 @@ STAGE1_EPOCHS, STAGE2_EPOCHS = 30, 4
 
 
 def small_config(**train: object) -> RunConfig:
-    cfg = RunConfig()
+    cfg = RunConfig(model_name="gaussian")  # the paper model: its run directory holds variances and two stages
     cfg.data.options = dict(EASY)
     cfg.model.dim = 32
     cfg.train.stage1_epochs, cfg.train.stage2_epochs = STAGE1_EPOCHS, STAGE2_EPOCHS
@@ -100,7 +100,7 @@ def test_cli_run_and_existing_dir_guard(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_real_data_one_epoch(shared_data: Path, tmp_path: Path) -> None:
-    cfg = RunConfig()
+    cfg = RunConfig(model_name="gaussian")  # the paper model: its run directory holds variances and two stages
     cfg.data.dataset, cfg.data.data_dir = "d_y_15k_v1", str(shared_data / "openea")
     cfg.data.given_split = "split_721_ExEA"
     cfg.model.modalities = ("r",)

@@ -40,7 +40,7 @@ def planted_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A synthetic run directory with planted variances: visual 5.0 if the image is corrupted, else 0.6."""
     run_dir = tmp_path_factory.mktemp("planted")
     pair = default_registry().load("synthetic", None, **SYNTH_OPTIONS)
-    cfg = RunConfig().to_dict()
+    cfg = RunConfig(model_name="gaussian").to_dict()
     cfg["data"]["options"] = SYNTH_OPTIONS
     (run_dir / "config.json").write_text(json.dumps(cfg))
     rng = np.random.default_rng(0)
@@ -75,6 +75,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "data": {"options": SYNTH_OPTIONS, "valid_ratio": 0.1},
         "model": {"dim": 16},
         "train": {"stage1_epochs": 2, "stage2_epochs": 2, "progress": False, "eval_every": 1},
+        "model_name": "gaussian",  # the paper model: two stages in the log
     })
     run(cfg, run_dir)
     return run_dir

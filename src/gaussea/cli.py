@@ -306,9 +306,11 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--modalities", help="comma list of r,n,v (default r,n,v)")
     s.add_argument("--dim", type=int, help=f"embedding dimension (default {d.model.dim})")
     s.add_argument("--stage1-epochs", type=int,
-                   help=f"epochs with the variances fixed (default {d.train.stage1_epochs})")
+                   help="epochs with the variances fixed (default: the model's; 40 for the paper's model "
+                        "and the baselines, 20 for graph_encoder / gaussian_fusion)")
     s.add_argument("--stage2-epochs", type=int,
-                   help=f"epochs with the variances learned (default {d.train.stage2_epochs})")
+                   help="epochs with the variances learned (default: the model's; 20 for the paper's model "
+                        "and the baselines, 0 for the one-stage graph encoders)")
     s.add_argument("--lr", type=float, help=f"learning rate (default {d.train.lr})")
     s.add_argument("--batch-size", type=int, help=f"triples per step (default {d.train.batch_size})")
     s.add_argument("--seed", type=int, help=f"seed of the initialisation and batches (default {d.train.seed})")

@@ -49,7 +49,7 @@ from gaussea.data.splits import load_split, make_split, save_split
 from gaussea.evaluate import Embeddings, evaluate_alignment
 from gaussea.ioutil import atomic_write_bytes, atomic_write_json
 from gaussea.loggers import LoggerGroup, build_loggers
-from gaussea.models import build_model, check_model_name
+from gaussea.models import build_model, check_model_name, model_builders
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.provenance import peak_rss_mib, provenance
@@ -61,6 +61,7 @@ from gaussea.train import (
     Trainer,
     load_final_weights,
     resolve_device,
+    with_model_epochs,
 )
 
 if TYPE_CHECKING:
@@ -290,6 +291,8 @@ def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim,
     t_start = time.perf_counter()
     if not resume:
         run_device(cfg.train.device, distributed)  # a bad device fails here, before anything is written
+    if not resume:  # null epochs become the model's defaults, saved resolved (a resumed run keeps its own)
+        cfg = replace(cfg, train=with_model_epochs(cfg.train, model_builders()[cfg.model_name]))
     cfg = _on_main(distributed, partial(prepare_run_dir, run_dir, cfg, resume, overwrite))
     if cfg.train.threads:  # the run's (on --resume the saved) count, set before anything computes or is recorded
         torch.set_num_threads(cfg.train.threads)

@@ -26,6 +26,7 @@ DistributedDataParallel, and only rank 0 writes the log and checkpoints.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -121,6 +122,15 @@ class TrainState:
     log: list[dict] = field(default_factory=list)
 
 
+def with_model_epochs(config: TrainConfig, model_class: type[AlignmentModel]) -> TrainConfig:
+    """``config`` with null epoch counts replaced by the model's ``default_epochs`` (a copy; ``config`` is kept)."""
+    stage1, stage2 = model_class.default_epochs
+    return dataclasses.replace(
+        config,
+        stage1_epochs=stage1 if config.stage1_epochs is None else config.stage1_epochs,
+        stage2_epochs=stage2 if config.stage2_epochs is None else config.stage2_epochs)
+
+
 class Trainer:
     def __init__(
         self,
@@ -137,7 +147,7 @@ class Trainer:
             device = distributed.device if distributed is not None else config.device
         self.device = resolve_device(device)
         self.model = model.to(self.device)  # before the optimisers and DDP see the parameters
-        self.cfg = config
+        self.cfg = with_model_epochs(config, type(model))
         self.run_dir = Path(run_dir) if run_dir else None
         self.validate = validate
         self.callbacks = list(callbacks)

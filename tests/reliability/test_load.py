@@ -35,7 +35,7 @@ SLOW_LIMITS = {"peak_rss_mib": 8192, "total_seconds": 3600}
 
 def big_run(tmp_path: Path, world: int) -> dict:
     args = [
-        "run", "--out", "big", "--set", f'data.options={{"num_entities": {world}}}',
+        "run", "--model", "gaussian", "--out", "big", "--set", f'data.options={{"num_entities": {world}}}',
         "--stage1-epochs", "1", "--stage2-epochs", "0", "--dim", "32", "--batch-size", "65536",
         "--set", "train.entity_batch_size=16384", "--set", "train.checkpoint_every=0", "--threads", "1",
         "--no-progress",

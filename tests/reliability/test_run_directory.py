@@ -44,8 +44,8 @@ from ._support import (
     tree,
 )
 
-TINY = ["--set", 'data.options={"num_entities": 200}', "--dim", "16", "--stage1-epochs", "2", "--stage2-epochs",
-        "1", "--threads", "1", "--no-progress", "--set", "train.checkpoint_every=1"]
+TINY = ["--model", "gaussian", "--set", 'data.options={"num_entities": 200}', "--dim", "16", "--stage1-epochs", "2",
+        "--stage2-epochs", "1", "--threads", "1", "--no-progress", "--set", "train.checkpoint_every=1"]
 
 
 def tiny_run(out: Path, *extra: str) -> tuple[int, str, str]:

@@ -16,6 +16,7 @@ ModelBuilder = Callable[[AlignmentInputs, ModelConfig, torch.Generator], Alignme
 
 def model_builders() -> dict[str, ModelBuilder]:
     from gaussea.models.gaussian_csl import GaussianCommonSpace
+    from gaussea.models.gaussian_fusion import GaussianFusion
     from gaussea.models.gcn_align import GCNAlign
     from gaussea.models.graph_encoder import GraphEncoder
     from gaussea.models.imuse import IMUSE
@@ -37,6 +38,7 @@ def model_builders() -> dict[str, ModelBuilder]:
         "imuse": IMUSE,
         "propagation": LabelPropagation,
         "graph_encoder": GraphEncoder,
+        "gaussian_fusion": GaussianFusion,
     }
 
 

@@ -32,6 +32,8 @@ class AlignmentModel(nn.Module, ABC):
     """Base class of every alignment model trained by :class:`gaussea.train.Trainer`."""
 
     num_stages: int = 1
+    # (stage 1, stage 2) epochs when ``train.stage1_epochs`` / ``stage2_epochs`` are null (see TrainConfig).
+    default_epochs: tuple[int, int] = (40, 20)
     # Whether the model implements ``model.negative_sampling = "truncated"`` (refreshes its sampler's neighbour
     # lists in :meth:`before_epoch`); :func:`gaussea.models.build_model` refuses the setting for the others.
     supports_truncated_negatives: bool = False

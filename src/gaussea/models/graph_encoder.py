@@ -97,6 +97,10 @@ class GraphEncoderParams:
 class GraphEncoder(AlignmentModel):
     """The ``graph_encoder`` model (see the module docstring)."""
 
+    # One stage. 20 epochs: the synthetic benchmark's validation MRR levels off there (bench/results/gaussian-fusion);
+    # the real benchmarks' budgets, also chosen on validation, are in bench/bench_fusion.py.
+    default_epochs = (20, 0)
+
     def __init__(self, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator,
                  params: GraphEncoderParams | None = None) -> None:
         super().__init__()

@@ -1,0 +1,196 @@
+"""The Gaussian fusion model beside its point version, its ablation and the propagation yardstick, clean and with
+planted corruption, with the CSLS and Sinkhorn decoders; raw JSON.
+
+Every ``gaussian_fusion`` figure in BENCHMARKS.md and the README comes from a file this script writes to
+``bench/results/gaussian-fusion/<name>.json``. Per dataset and split (a validation slice of 10 % of the links is
+carved from the non-train links; test links are read once per reported row):
+
+1. one ``gaussea run --model gaussian_fusion`` on the clean data (its wall time and peak RSS are the run's);
+2. from that one trained model, rows that differ only by the weighing (:meth:`GaussianFusion.reweigh`):
+   ``gaussian`` (per-entity variances), ``modality-precisions`` (one precision per modality, no per-entity
+   variance: an ablation), ``point`` (every variance frozen at one value: the point version), and each
+   modality alone (diagnostics);
+3. for each planted corruption (``data.corrupt``): the same trained weights on the corrupted data. Training reads
+   only the relational triples and the seed pairs, never the numbers or pictures that ``data.corrupt`` swaps, so
+   a run on the corrupted data would train exactly these weights (the script checks that the triples and seed
+   pairs are identical); only the closed-form numerical / visual part is recomputed;
+4. the training-free ``propagation`` model on the same split.
+
+Each row is decoded with CSLS (k = 10) and with Sinkhorn, whose temperature is chosen per row on the validation
+links from ``SINKHORN_TAUS`` (recorded as ``sinkhorn_tau``). Candidates: test x test. Nothing is iterative.
+
+    python bench/bench_fusion.py --datasets fb15k-db15k-rn --splits 0,1,2 --threads 2
+    python bench/bench_fusion.py --datasets synthetic,synthetic-clean --splits 0,1,2
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gaussea.cli import apply_overrides
+from gaussea.config import RunConfig
+from gaussea.ioutil import atomic_write_json
+from gaussea.models import build_model
+from gaussea.models.inputs import AlignmentInputs
+from gaussea.provenance import now_iso
+from gaussea.runner import corruption_variance_summary, evaluate_model, load_pair, run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from speed_common import git_revision, load_average, machine  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "gaussian-fusion"
+SINKHORN_TAUS = (0.01, 0.02, 0.05, 0.1)
+VALID_RATIO = 0.1
+# Rows read off one trained model: name -> fusion options (GaussianFusion.reweigh).
+WEIGHINGS = {
+    "gaussian": {"variance_rounds": 1, "entity_variances": True},
+    "modality-precisions": {"variance_rounds": 1, "entity_variances": False},
+    "point": {"variance_rounds": 0, "entity_variances": True},
+}
+
+
+def datasets(data_dir: str) -> dict[str, dict]:
+    """Dataset name -> (config fragment, epochs, planted corruptions). Epochs: FB15K*-DB15K's budget chosen on
+    validation links by the relational-encoder probe; the synthetic one where its validation MRR levels off."""
+    synthetic_clean = {"image_corrupted": 0.0, "numeric_corrupted": 0.0}
+    return {
+        "fb15k-db15k-rn": {
+            "fragment": {"data": {"dataset": "fb15k-db15k", "data_dir": f"{data_dir}/mmkg-standin", "ratio": 0.2},
+                         "model": {"modalities": ["r", "n"]}},
+            "epochs": 30, "corruptions": [{"numeric": 0.2, "side": "right"}, {"numeric": 0.4, "side": "right"}]},
+        "synthetic": {"fragment": {"data": {"dataset": "synthetic"}}, "epochs": 20, "corruptions": []},
+        "synthetic-clean": {"fragment": {"data": {"dataset": "synthetic", "options": synthetic_clean}},
+                            "epochs": 20, "corruptions": [{"image": 0.4, "side": "right"}]},
+    }
+
+
+def merge(base: dict, extra: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+            else copy.deepcopy(value)
+    return out
+
+
+def decoded(model: torch.nn.Module, split, cfg: RunConfig) -> list[dict]:
+    """CSLS on test; Sinkhorn at the validation-chosen temperature on test."""
+    csls = evaluate_model(model, split.test, cfg)["test"]
+    best_tau, best_valid = None, -1.0
+    valid_h1 = {}
+    for tau in SINKHORN_TAUS:
+        sink = replace(cfg, eval=replace(cfg.eval, decoder="sinkhorn", sinkhorn_tau=tau))
+        h1 = evaluate_model(model, split.valid, sink)["test"]["hits@1"]
+        valid_h1[str(tau)] = h1
+        if h1 > best_valid:
+            best_tau, best_valid = tau, h1
+    sink = replace(cfg, eval=replace(cfg.eval, decoder="sinkhorn", sinkhorn_tau=best_tau))
+    sinkhorn = evaluate_model(model, split.test, sink)["test"]
+    return [{"decoder": "csls", "metrics": csls},
+            {"decoder": "sinkhorn", "sinkhorn_tau": best_tau, "valid_hits@1_by_tau": valid_h1, "metrics": sinkhorn}]
+
+
+def fusion_rows(model, split, cfg: RunConfig, pair, common: dict) -> list[dict]:
+    rows = []
+    for name, options in WEIGHINGS.items():
+        model.reweigh(**options)
+        if name == "gaussian":
+            summary = corruption_variance_summary(model, pair)
+            weights = model.fusion().weights.mean(0).tolist()
+        else:
+            summary, weights = None, None
+        for row in decoded(model, split, cfg):
+            rows.append({**common, "row": name, **row, "fusion_options": options,
+                         "variance_by_corruption": summary, "mean_weights": weights})
+    model.reweigh(**WEIGHINGS["gaussian"])
+    return rows
+
+
+def same_training_inputs(a: AlignmentInputs, b: AlignmentInputs) -> bool:
+    return torch.equal(a.triples, b.triples) and torch.equal(a.train_pairs, b.train_pairs)
+
+
+def measure(name: str, spec: dict, split_index: int, args: argparse.Namespace, workdir: Path) -> list[dict]:
+    cfg_dict = merge(RunConfig().to_dict(), spec["fragment"])
+    cfg_dict["model_name"] = "gaussian_fusion"
+    cfg_dict["data"].update(split=split_index, valid_ratio=VALID_RATIO)
+    cfg_dict["train"].update(stage1_epochs=spec["epochs"], stage2_epochs=0, threads=args.threads, progress=False)
+    cfg_dict["eval"]["modes"] = ["test"]
+    apply_overrides(cfg_dict, args.set)
+    cfg = RunConfig.from_dict(cfg_dict)
+    t0 = time.perf_counter()
+    result = run(cfg, workdir / f"{name}-s{split_index}", overwrite=True)
+    wall = time.perf_counter() - t0
+    model, split = result.model, result.split
+    base = {"dataset": name, "split": split_index, "iterative": False, "candidates": "test x test",
+            "valid_links": len(split.valid), "test_links": len(split.test), "config": cfg.to_dict()}
+    clean = {**base, "corruption": None, "run_wall_seconds": wall,
+             "train_seconds": result.metrics["train_seconds"], "eval_seconds": result.metrics["eval_seconds"],
+             "peak_rss_mib": result.metrics["peak_rss_mib"], "per_space_test": result.metrics["per_space_test"]}
+    rows = fusion_rows(model, split, cfg, result.pair, clean)
+    for corruption in spec["corruptions"]:
+        ccfg = replace(cfg, data=replace(cfg.data, corrupt=corruption))
+        pair = load_pair(ccfg)
+        inputs = AlignmentInputs.build(pair, split)
+        corrupted = build_model("gaussian_fusion", inputs, ccfg.model, torch.Generator().manual_seed(cfg.train.seed))
+        if not same_training_inputs(corrupted.relational.inputs, model.relational.inputs):
+            raise RuntimeError("corruption changed what training reads; the shared weights would be wrong")
+        corrupted.load_state_dict(model.state_dict())
+        corrupted.eval()
+        rows += fusion_rows(corrupted, split, ccfg, pair, {**base, "corruption": corruption,
+                                                            "corruption_meta": pair.meta.get("corruption")})
+    pcfg = RunConfig.from_dict({**cfg.to_dict(), "model_name": "propagation",
+                                "model": {**cfg.to_dict()["model"], "options": {}}})
+    presult = run(pcfg, workdir / f"{name}-s{split_index}-propagation", overwrite=True)
+    for row in decoded(presult.model, presult.split, pcfg):
+        rows.append({**base, "corruption": None, "row": "propagation", **row, "config": pcfg.to_dict()})
+    for row in rows:
+        m = row["metrics"]
+        print(json.dumps({"dataset": name, "split": split_index, "corruption": row["corruption"], "row": row["row"],
+                          "decoder": row["decoder"], "hits@1": round(m["hits@1"], 4), "mrr": round(m["mrr"], 4)}),
+              flush=True)
+    print(json.dumps({"dataset": name, "split": split_index, "wall_s": round(wall, 1),
+                      "peak_rss_mib": round(result.metrics["peak_rss_mib"])}), flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    p.add_argument("--datasets", default="fb15k-db15k-rn,synthetic,synthetic-clean")
+    p.add_argument("--splits", default="0,1,2")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="applied to every run")
+    p.add_argument("--out", help="result file (default: bench/results/gaussian-fusion/<date>-<datasets>.json)")
+    args = p.parse_args(argv)
+    table = datasets(args.data_dir)
+    chosen = args.datasets.split(",")
+    unknown = sorted(set(chosen) - set(table))
+    if unknown:
+        p.error(f"unknown dataset(s) {unknown}; known: {', '.join(table)}")
+    record = {"command": " ".join([sys.executable, *sys.argv]), "date": now_iso(), "revision": git_revision(),
+              "machine": machine(), "load_average_start": load_average(), "threads": args.threads,
+              "overrides": args.set, "sinkhorn_taus": list(SINKHORN_TAUS), "valid_ratio": VALID_RATIO, "rows": []}
+    with tempfile.TemporaryDirectory(prefix="bench-fusion-") as tmp:
+        for name in chosen:
+            for split in (int(x) for x in args.splits.split(",")):
+                record["rows"].extend(measure(name, table[name], split, args, Path(tmp)))
+    record["load_average_end"] = load_average()
+    out = Path(args.out) if args.out else RESULTS / f"{record['date'][:10]}-{'-'.join(chosen)}.json"
+    atomic_write_json(out, record)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    raise SystemExit(main())

@@ -1,0 +1,230 @@
+"""``gaussian_fusion``: every modality a Gaussian whose variance says how far to trust it, on encoders that align.
+
+The paper's idea (a common-space Gaussian per entity, tied by KL terms to one Gaussian per modality, so a noisy
+modality can be ignored by growing its variance) on modal encoders that are strong on their own:
+
+- **relational** mean: the :class:`~gaussea.models.graph_encoder.GraphEncoder` embedding (a Dual-AMN-style
+  relational encoder trained on the seed pairs, concatenated with training-free label propagation), unit rows.
+  Its loss ``align`` is the only trained part; the trainer runs it like any model's.
+- **numerical** mean: the value sketch of :mod:`gaussea.encoders.numeric_sketch` (near-equal values of attributes
+  that correspond on the seed links), unit rows; absent for entities with no such value.
+- **visual** mean: the entity's image features averaged over its pictures, z-scored per column (over all
+  pictures of both graphs) and L2-normalised; absent for entities with no picture. Image features already
+  describe what is pictured, in one space for both graphs; this read needs no training and any width works.
+
+**Variances and the common space** (:mod:`gaussea.models.precision_fusion`, where the maths is): the common mean
+is the precision-weighted mean of the modal means (the minimiser of the paper's ``sum_m KL``), laid out as
+``[sqrt(w_m) u_m]_m``; each entity's modal variance is the KL's closed-form minimiser, the common variance
+(``variance_floor``) plus the expected gap between its modal mean and its counterpart's, alternated with the
+fusion for ``variance_rounds`` rounds after training. ``variance_rounds = 0`` freezes every variance at one
+equal value: the **point version** of the same model, which the benchmarks report beside it (same encoders,
+same training; only the weighing differs, so the comparison isolates the variances).
+
+Options (``--set model.options.<name>=<value>``): those of :class:`GaussianFusionParams`, plus every option of
+:class:`~gaussea.models.graph_encoder.GraphEncoderParams` (``dim``, ``lr``, ``batch_pairs``, ...), passed to the
+relational encoder. Which modalities are used: ``model.modalities`` (``r`` is required).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+import torch
+
+from gaussea.config import ModelConfig
+from gaussea.encoders.numeric_sketch import NumericSketchParams, numeric_sketch
+from gaussea.evaluate import Embeddings
+from gaussea.models.base import AlignmentModel
+from gaussea.models.graph_encoder import GraphEncoder, GraphEncoderParams
+from gaussea.models.inputs import AlignmentInputs
+from gaussea.models.options import model_options, require_relations
+from gaussea.models.precision_fusion import FusionState, ModalMeans, centred_unit, fit_variances
+from gaussea.models.translational import split_sides, unit
+
+SPACE_NAMES = {"r": "relational", "n": "numerical", "v": "visual"}
+
+
+@dataclass(frozen=True)
+class GaussianFusionParams:
+    """Fusion options of :class:`GaussianFusion`; chosen on validation links (``bench/results/gaussian-fusion``)."""
+
+    variance_rounds: int = 1  # fuse / re-estimate rounds after training (0: the point version, variances frozen)
+    var_max: float = 100.0  # the largest a modal variance can be (a modality with no signal: weight ~ 0)
+    temperature: float = 0.05  # of the softmax over a non-seed entity's counterpart candidates
+    top_k: int = 10  # counterpart candidates per entity and modality
+    calibration_share: float = 0.1  # of the seed pairs, held out of the encoders to fit the modality precisions
+    entity_variances: bool = True  # per-entity reliabilities (False: one precision per modality, an ablation)
+    numeric_dim: int = 512
+    numeric_tolerance: float = 1e-4
+    numeric_min_agreements: int = 3
+
+    def __post_init__(self) -> None:
+        if self.variance_rounds < 0:
+            raise ValueError(f"gaussian_fusion option variance_rounds must be >= 0, got {self.variance_rounds}")
+        if self.var_max <= 0:
+            raise ValueError(f"gaussian_fusion option var_max must be > 0, got {self.var_max}")
+        if self.temperature <= 0:
+            raise ValueError(f"gaussian_fusion option temperature must be > 0, got {self.temperature}")
+        if not 0 <= self.calibration_share < 1:
+            raise ValueError(f"gaussian_fusion option calibration_share must be in [0, 1), "
+                             f"got {self.calibration_share}")
+        if self.top_k < 1:
+            raise ValueError(f"gaussian_fusion option top_k must be >= 1, got {self.top_k}")
+
+    def numeric(self) -> NumericSketchParams:
+        return NumericSketchParams(dim=self.numeric_dim, tolerance=self.numeric_tolerance,
+                                   min_agreements=self.numeric_min_agreements)
+
+
+def split_options(config: ModelConfig) -> tuple[GaussianFusionParams, GraphEncoderParams]:
+    """The run's ``model.options`` divided between the fusion and the relational encoder (unknown keys raise)."""
+    options = model_options(config)
+    fusion_names = {f.name for f in fields(GaussianFusionParams)}
+    encoder_names = {f.name for f in fields(GraphEncoderParams)}
+    unknown = sorted(set(options) - fusion_names - encoder_names)
+    if unknown:
+        raise ValueError(f"unknown gaussian_fusion option(s) {unknown}; valid: {sorted(fusion_names | encoder_names)}")
+    fusion = replace(GaussianFusionParams(), **{k: v for k, v in options.items() if k in fusion_names})
+    encoder = replace(GraphEncoderParams(), **{k: v for k, v in options.items() if k in encoder_names})
+    return fusion, encoder
+
+
+def mean_image_features(inputs: AlignmentInputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per entity, the mean of its z-scored image features, unit rows (zero without a picture), and presence."""
+    n = inputs.num_entities
+    features = inputs.image_features
+    if len(features) > 1:
+        features = (features - features.mean(0)) / features.std(0).clamp_min(1e-6)
+    device = features.device
+    total = torch.zeros(n, features.shape[1], dtype=features.dtype, device=device)
+    total.index_add_(0, inputs.image_owner, features)
+    present = torch.zeros(n, dtype=torch.bool, device=device)
+    present[inputs.image_owner] = True
+    return unit(total) * present.unsqueeze(1), present
+
+
+class GaussianFusion(AlignmentModel):
+    """The ``gaussian_fusion`` model (see the module docstring)."""
+
+    # One stage. 20 epochs: the synthetic benchmark's validation MRR levels off there (bench/results/gaussian-fusion);
+    # the real benchmarks' budgets, also chosen on validation, are in bench/bench_fusion.py.
+    default_epochs = (20, 0)
+
+    def __init__(self, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator,
+                 params: GaussianFusionParams | None = None) -> None:
+        super().__init__()
+        require_relations(config, "gaussian_fusion", "encodes")
+        fusion, encoder = split_options(config)
+        self.params = params or fusion
+        self.inputs = inputs
+        self.use_numbers = "n" in config.modalities and len(inputs.num_entity) > 0
+        self.use_images = "v" in config.modalities and len(inputs.image_owner) > 0
+        # With relations alone there is nothing to weigh: no seed pair is held out of training.
+        share = self.params.calibration_share if self.use_numbers or self.use_images else 0.0
+        order = torch.randperm(len(inputs.train_pairs), generator=generator)
+        held_out = int(round(share * len(inputs.train_pairs)))
+        self.register_buffer("calibration_pairs", inputs.train_pairs[order[:held_out]].clone(), persistent=False)
+        encoder_inputs = replace(inputs, train_pairs=inputs.train_pairs[order[held_out:]].clone())
+        self.relational = GraphEncoder(encoder_inputs, config, generator, encoder)
+        self.numeric_seed = int(torch.randint(2**62, (1,), generator=generator))
+        self._cache: dict[str, object] = {}  # modal means and fusions of the current parameters
+
+    # --- training: the relational encoder's loss, untouched -------------------------------------
+    def loss_names(self) -> list[str]:
+        return self.relational.loss_names()
+
+    def num_items(self, name: str) -> int:
+        return self.relational.num_items(name)
+
+    def batch_size(self, name: str) -> int | None:
+        return self.relational.batch_size(name)
+
+    def make_optimiser(self) -> torch.optim.Optimizer | None:
+        return self.relational.make_optimiser()
+
+    def loss(self, name: str, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return self.relational.loss(name, idx, generator)
+
+    def after_step(self, name: str) -> None:
+        self._cache.clear()  # the relational means moved: the modal means and variances are stale
+
+    # --- the modal Gaussians --------------------------------------------------------------------
+    @torch.no_grad()
+    def modal_means(self) -> ModalMeans:
+        """Centred unit modal means of every entity (global ids) and which entity carries which modality."""
+        if "means" not in self._cache:
+            self._cache["means"] = self._modal_means()
+        return self._cache["means"]  # type: ignore[return-value]
+
+    def _modal_means(self) -> ModalMeans:
+        relational = self.relational
+        rel = relational.encoded()
+        if relational.params.with_propagation:
+            rel = torch.cat([rel, relational.params.propagation_weight * relational.propagation()], 1)
+        device = rel.device
+        names, means, present = ["r"], [unit(rel)], [torch.ones(len(rel), dtype=torch.bool, device=device)]
+        if self.use_numbers:
+            inp = self.relational.inputs  # the numbers' correspondences, too, come from the encoders' seeds
+            sketch = numeric_sketch(inp.num_entities, inp.num_entity, inp.num_attribute, inp.num_value,
+                                    inp.train_pairs, self.params.numeric(),
+                                    torch.Generator().manual_seed(self.numeric_seed))
+            names.append("n")
+            means.append(sketch.vectors.to(device))
+            present.append(sketch.present.to(device))
+        if self.use_images:
+            images, has = mean_image_features(self.inputs)
+            names.append("v")
+            means.append(images)
+            present.append(has)
+        means = [centred_unit(mean, has, self.inputs.num_left) for mean, has in zip(means, present, strict=True)]
+        return ModalMeans(tuple(names), tuple(means), torch.stack(present, 1))
+
+    @torch.no_grad()
+    def fusion(self, rounds: int | None = None) -> FusionState:
+        """The fitted variances and fused means (``rounds`` defaults to the option; 0 is the point version)."""
+        rounds = self.params.variance_rounds if rounds is None else rounds
+        key = f"fusion-{rounds}"
+        if key in self._cache:
+            return self._cache[key]  # type: ignore[return-value]
+        p = self.params
+        self._cache[key] = fit_variances(self.modal_means(), self.inputs.num_left, self.inputs.train_pairs,
+                                         self.calibration_pairs, temperature=p.temperature, top_k=p.top_k,
+                                         rounds=rounds, var_max=p.var_max,
+                                         entity_reliability=p.entity_variances)
+        return self._cache[key]  # type: ignore[return-value]
+
+    def reweigh(self, **changes: object) -> None:
+        """Change fusion options (``variance_rounds``, ``entity_variances``, ``temperature``...) of a trained model.
+
+        They act after training only, so the benchmarks read the point version and the ablations off one trained
+        model (``reweigh(variance_rounds=0)``): the rows then differ by the weighing alone.
+        """
+        self.params = replace(self.params, **changes)  # type: ignore[arg-type]
+        for key in [k for k in self._cache if k.startswith("fusion-")]:
+            del self._cache[key]
+
+    # --- what evaluation and reports read -------------------------------------------------------
+    def _sides(self, emb: torch.Tensor) -> tuple[Embeddings, Embeddings]:
+        left, right = split_sides(emb, self.inputs.num_left)
+        return Embeddings(left), Embeddings(right)
+
+    def entity_embeddings(self) -> tuple[Embeddings, Embeddings]:
+        return self._sides(self.fusion().fused)
+
+    def space_embeddings(self) -> dict[str, tuple[Embeddings, Embeddings]]:
+        """Each modality's means alone (zero rows where absent) and the point version's fused means."""
+        modal = self.modal_means()
+        out = {SPACE_NAMES[name]: self._sides(mean) for name, mean in zip(modal.names, modal.means, strict=True)}
+        if self.params.variance_rounds > 0 and len(modal.names) > 1:
+            out["point"] = self._sides(self.fusion(rounds=0).fused)
+        return out
+
+    def variance_report(self) -> dict[str, np.ndarray]:
+        """Per entity: each modality's variance (NaN where absent) and the common variance ``1 / sum pi``."""
+        state = self.fusion()
+        names = self.modal_means().names
+        out = {"common": state.common_variance().cpu().numpy()}
+        for m, name in enumerate(names):
+            out[SPACE_NAMES[name]] = state.variances[:, m].cpu().numpy()
+        return out
