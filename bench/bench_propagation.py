@@ -1,5 +1,6 @@
-"""The training-free propagation yardstick (or, with ``--model graph_encoder``, the trained relational encoder) on
-the benchmarks, with the CSLS and Sinkhorn decoders; raw JSON.
+"""The training-free propagation yardstick (or, with ``--model graph_encoder`` / ``gaussian_fusion``, a trained
+model: on these relation-only settings ``gaussian_fusion`` has one modality, so it is the relational encoder with
+centred means and no held-out calibration pairs) on the benchmarks, with the CSLS and Sinkhorn decoders; raw JSON.
 
 Every propagation / graph-encoder figure in BENCHMARKS.md comes from a file this script writes to
 ``bench/results/<model>/<name>.json``: per dataset, one ``gaussea run --model MODEL`` (test x test
@@ -42,7 +43,7 @@ from speed_common import git_revision, load_average, machine  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_ROUNDS = 3
-MODELS = ("propagation", "graph_encoder")
+MODELS = ("propagation", "graph_encoder", "gaussian_fusion")
 # Epochs of the graph encoder per dataset, chosen on validation links by bench/probes/relational_encoder.py.
 ENCODER_EPOCHS = {"dbp15k-zh_en": 24, "d_y_15k_v1": 12, "fb15k-db15k-r": 30}
 
