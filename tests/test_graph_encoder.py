@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from gaussea.cli import main
 from gaussea.config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig
 from gaussea.data.splits import make_split
 from gaussea.data.synthetic import load_synthetic
-from gaussea.encoders.graph_attention import reflection_attention, relational_edges
+from gaussea.encoders import graph_attention
+from gaussea.encoders.graph_attention import index_sum, reflect, reflect_and_sum, reflection_attention, relational_edges
 from gaussea.losses.retrieval import info_nce_loss, normalised_hard_sample_loss
 from gaussea.models import build_model
 from gaussea.models.graph_encoder import GraphEncoder
@@ -227,3 +229,68 @@ def test_a_resumed_run_ends_as_an_uninterrupted_one(tmp_path: Path) -> None:
     Trainer(resumed, train, tmp_path / "split").fit(resume=True)
     for key, value in whole.state_dict().items():
         assert torch.equal(resumed.state_dict()[key], value), key
+
+
+
+def _saved_storages(fn: Callable[[], torch.Tensor]) -> list[tuple[int, ...]]:
+    """Shapes of the distinct storages autograd keeps for the backward pass of ``fn()``."""
+    seen: dict[int, tuple[int, ...]] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        seen.setdefault(t.untyped_storage().data_ptr(), tuple(t.shape))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sorted(seen.values())
+
+
+def _edge_problem(dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+    gen = torch.Generator().manual_seed(3)
+    n, e, d = 7, 40, 5
+    x = torch.randn(n, d, generator=gen, dtype=dtype, requires_grad=True)
+    h = torch.nn.functional.normalize(torch.randn(e, d, generator=gen, dtype=dtype), dim=1).requires_grad_()
+    w = torch.rand(e, generator=gen, dtype=dtype, requires_grad=True)
+    row, col = torch.randint(n, (e,), generator=gen), torch.randint(n, (e,), generator=gen)
+    return x, h, w, row, col
+
+
+def _reflect_and_sum_by_autograd(x: torch.Tensor, h: torch.Tensor, w: torch.Tensor, row: torch.Tensor,
+                                 col: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(x).index_add_(0, row, reflect(x[col], h) * w.unsqueeze(1))
+
+
+@pytest.mark.parametrize("chunk_bytes", [3 * 5 * 8, 2**24])  # 3 edges a slice (float64); all edges in one
+def test_reflect_and_sum_matches_autograd_and_keeps_no_edge_tensor(monkeypatch: pytest.MonkeyPatch,
+                                                                   chunk_bytes: int) -> None:
+    monkeypatch.setattr(graph_attention, "EDGE_CHUNK_BYTES", chunk_bytes)
+    x, h, w, row, col = _edge_problem(torch.float64)
+    upstream = torch.randn(x.shape, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    ours = reflect_and_sum(x, h, w, row, col)
+    assert torch.equal(ours, _reflect_and_sum_by_autograd(x, h, w, row, col))  # same sums in the same order
+    grads = torch.autograd.grad(ours, (x, h, w), upstream)
+    expected = torch.autograd.grad(_reflect_and_sum_by_autograd(x, h, w, row, col), (x, h, w), upstream)
+    for got, want in zip(grads, expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(reflect_and_sum, (x, h, w, row, col))
+    # Kept for the backward pass: the inputs themselves, nothing edges x dim of its own.
+    kept = _saved_storages(lambda: reflect_and_sum(x, h, w, row, col))
+    assert kept == sorted([tuple(x.shape), tuple(h.shape), tuple(w.shape), tuple(row.shape), tuple(col.shape)])
+
+
+def test_reflect_and_sum_is_bit_identical_in_float32_over_many_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(graph_attention, "EDGE_CHUNK_BYTES", 3 * 5 * 4)
+    x, h, w, row, col = (t.detach().float() if t.is_floating_point() else t for t in _edge_problem(torch.float64))
+    assert torch.equal(reflect_and_sum(x, h, w, row, col), _reflect_and_sum_by_autograd(x, h, w, row, col))
+
+
+def test_index_sum_is_index_add_keeping_only_the_index() -> None:
+    x = _edge_problem(torch.float64)[0]
+    rows, index = torch.arange(7).repeat(3), torch.arange(21) % 4
+    upstream = torch.randn(4, 5, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    ours = index_sum(index, x[rows], 4)
+    theirs = torch.zeros(4, 5, dtype=torch.float64).index_add_(0, index, x[rows])
+    assert torch.equal(ours, theirs)
+    assert torch.equal(torch.autograd.grad(ours, x, upstream)[0], torch.autograd.grad(theirs, x, upstream)[0])
+    leaf = x[rows].detach().requires_grad_()
+    assert _saved_storages(lambda: index_sum(index, leaf, 4)) == [(21,)]  # the index, not the 21 x 5 source

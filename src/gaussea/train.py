@@ -41,6 +41,7 @@ from gaussea.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gaussea.config import TrainConfig
 from gaussea.ioutil import atomic_write_text
 from gaussea.loggers import EpochLogger
+from gaussea.memory import keep_freed_memory
 from gaussea.models.base import AlignmentModel
 from gaussea.models.tables import GaussianTable
 from gaussea.optim import LazyAdam, fused_adam_supported
@@ -277,6 +278,13 @@ class Trainer:
         return list(order.split(size)) if n else []
 
     def fit(self, resume: bool = False) -> TrainState:
+        """Train to the configured epochs (or resume from the checkpoint first).
+
+        Sets glibc's allocator to keep freed memory for reuse (:func:`gaussea.memory.keep_freed_memory`, for the
+        whole process: every model's steps reuse their large temporaries instead of page-faulting fresh ones; a
+        no-op without glibc or where the user set glibc's malloc variables).
+        """
+        keep_freed_memory()
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
         if resume:

@@ -17,6 +17,14 @@ soft proxy match, and a learned sigmoid gate between the features and that resid
 
 Everything is over edge lists (``index_add_``, a segment softmax): memory is O(edges x dim), never n x n. All
 initial values are drawn from the generator passed in, so a model's starting point is a function of the seed.
+
+Memory and time: an ``edges x dim`` float tensor is ~170 MB on FB15K*-DB15K (647k edges). Plain autograd keeps
+three of them per layer and view for the backward pass (~2 GB at the defaults), and every such temporary is a
+fresh block the kernel must map and zero page by page (glibc serves blocks above 32 MiB with ``mmap``), which
+costs about as much as the arithmetic. So a layer's edge work (:func:`reflect_and_sum`) runs over slices of
+``EDGE_CHUNK_BYTES`` of edges, whose temporaries glibc recycles from its heap, keeps no edge-sized tensor of
+its own for the backward pass and recomputes the reflections there; the other edge-list sums
+(:func:`index_sum`) keep only their index. ``bench/results/encoder-budget/README.md`` has the measurements.
 """
 
 from __future__ import annotations
@@ -35,9 +43,35 @@ def glorot(shape: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
     return (torch.rand(shape, generator=generator) * 2 - 1) * bound
 
 
+class _IndexSum(torch.autograd.Function):
+    """``zeros(n, ...).index_add_(0, index, source)`` whose backward pass keeps ``index`` alone.
+
+    Why: autograd's own ``index_add`` keeps ``source`` although its gradient, ``grad.index_select(0, index)``,
+    needs only the index; here the sources are ``triples x dim`` or ``pairs x dim`` tensors (~0.5 GB together on
+    FB15K*-DB15K). Forward and backward run the very operations autograd's would (same values bit for bit).
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, index: torch.Tensor, source: torch.Tensor,
+                n: int) -> torch.Tensor:
+        ctx.save_for_backward(index)
+        return source.new_zeros((n, *source.shape[1:])).index_add_(0, index, source)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[None, torch.Tensor, None]:
+        (index,) = ctx.saved_tensors
+        return None, grad.index_select(0, index), None
+
+
+def index_sum(index: torch.Tensor, source: torch.Tensor, n: int) -> torch.Tensor:
+    """``(n, ...)``: row ``i`` is the sum of the rows ``source[k]`` with ``index[k] == i`` (``index_add_`` into
+    zeros; its backward pass keeps only ``index``, see :class:`_IndexSum`)."""
+    return _IndexSum.apply(index, source, n)
+
+
 def row_mean(row: torch.Tensor, col: torch.Tensor, table: torch.Tensor, n: int) -> torch.Tensor:
     """``(n, d)``: the mean of ``table[col]`` over the entries of each ``row`` (rows without entries stay zero)."""
-    out = torch.zeros(n, table.shape[1], dtype=table.dtype, device=table.device).index_add_(0, row, table[col])
+    out = index_sum(row, table[col], n)
     degree = torch.bincount(row, minlength=n).clamp_min(1).unsqueeze(1).to(table.dtype)
     return out / degree
 
@@ -56,12 +90,74 @@ def reflect(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     return x - 2 * (x * h).sum(1, keepdim=True) * h
 
 
+#: Bytes of one float temporary of :func:`reflect_and_sum`'s edge slices: below the mmap threshold that
+#: :func:`gaussea.memory.keep_freed_memory` sets (32 MiB), so freed slices are recycled from glibc's heap
+#: instead of being mapped and zeroed afresh; as large as that allows, because every operation on a slice is
+#: one parallel region, and on a loaded machine each region can wait for a descheduled thread.
+EDGE_CHUNK_BYTES = 24 * 2**20
+
+def edge_slices(num_edges: int, dim: int, element_size: int) -> list[slice]:
+    """Consecutive slices of the edges, each ``EDGE_CHUNK_BYTES`` of ``dim``-wide rows (at least one row)."""
+    step = max(1, EDGE_CHUNK_BYTES // max(1, dim * element_size))
+    return [slice(start, start + step) for start in range(0, num_edges, step)]
+
+
+class _ReflectAndSum(torch.autograd.Function):
+    """:func:`reflect_and_sum` with a hand-written backward pass that recomputes the reflections per slice.
+
+    Per edge, with ``n = x[col]``, ``s = n . h``, ``m = n - 2 s h`` (the reflection), ``u = grad[row]``,
+    ``b = u . h`` and ``g = w u`` (the gradient reaching ``m``): ``grad w = u . m = u . n - 2 s b``,
+    ``grad n = g - 2 (g . h) h = g - 2 w b h`` (a reflection is its own transpose) and
+    ``grad h = -2 ((g . h) n + s g) = -2 (w b n + s g)``.
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, h: torch.Tensor, w: torch.Tensor,
+                row: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros_like(x)
+        for part in edge_slices(len(row), x.shape[1], x.element_size()):
+            out.index_add_(0, row[part], reflect(x[col[part]], h[part]) * w[part].unsqueeze(1))
+        ctx.save_for_backward(x, h, w, row, col)
+        return out
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
+                 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None, None]:
+        x, h, w, row, col = ctx.saved_tensors
+        need_x, need_h, need_w = ctx.needs_input_grad[:3]
+        grad_x = torch.zeros_like(x) if need_x else None
+        grad_h = torch.empty_like(h) if need_h else None
+        grad_w = torch.empty_like(w) if need_w else None
+        for part in edge_slices(len(row), x.shape[1], x.element_size()):
+            u, hp, n, wp = grad[row[part]], h[part], x[col[part]], w[part].unsqueeze(1)
+            s = (n * hp).sum(1, keepdim=True)
+            b = (u * hp).sum(1, keepdim=True)
+            if grad_w is not None:
+                grad_w[part] = ((u * n).sum(1, keepdim=True) - 2 * s * b).squeeze(1)
+            g = u.mul_(wp)
+            wb = wp * b
+            if grad_h is not None:
+                torch.mul(n, wb, out=grad_h[part]).add_(g * s).mul_(-2)
+            if grad_x is not None:
+                grad_x.index_add_(0, col[part], g.sub_(2 * wb * hp))
+        return grad_x, grad_h, grad_w, None, None
+
+
+def reflect_and_sum(x: torch.Tensor, h: torch.Tensor, w: torch.Tensor, row: torch.Tensor,
+                    col: torch.Tensor) -> torch.Tensor:
+    """``(N, d)``: row ``i`` is ``sum_k w_k reflect(x[col_k], h_k)`` over the edges ``k`` with ``row_k == i``.
+
+    The same sums, in the same order, as one ``index_add_`` over all edges; computed over slices of the edges,
+    keeping no ``edges x dim`` tensor for the backward pass (see the module docstring, "Memory and time").
+    """
+    return _ReflectAndSum.apply(x, h, w, row, col)
+
+
 def reflection_attention(x: torch.Tensor, attention: torch.Tensor, edge_row: torch.Tensor, edge_col: torch.Tensor,
                          edge_rel: torch.Tensor) -> torch.Tensor:
     """One layer: ``tanh(sum_j softmax_j(attention . h_ij) reflect(x_j, h_ij))`` per row ``i`` of the edges."""
-    neighbours = reflect(x[edge_col], edge_rel)
     weights = segment_softmax(edge_rel @ attention, edge_row, x.shape[0])
-    return torch.tanh(torch.zeros_like(x).index_add_(0, edge_row, neighbours * weights.unsqueeze(1)))
+    return torch.tanh(reflect_and_sum(x, edge_rel, weights, edge_row, edge_col))
 
 
 class ReflectionEncoder(nn.Module):
@@ -144,10 +240,8 @@ class RelationalGraphEncoder(nn.Module):
 
     def edge_relations(self) -> torch.Tensor:
         """``(E, dim)``: each edge's unit mean relation vector."""
-        out = torch.zeros(len(self.edge_row), self.relation.shape[1], dtype=self.relation.dtype,
-                          device=self.relation.device)
-        out = out.index_add_(0, self.trip_edge, self.relation[self.trip_rel] * self.trip_weight.unsqueeze(1))
-        return unit(out)
+        return unit(index_sum(self.trip_edge, self.relation[self.trip_rel] * self.trip_weight.unsqueeze(1),
+                              len(self.edge_row)))
 
     def forward(self) -> torch.Tensor:
         n = self.num_entities
