@@ -1,0 +1,123 @@
+"""Markdown tables (mean ± std over splits) from ``bench_fusion.py`` result files: the ablation and the corruption
+tables of BENCHMARKS.md and the README are printed by this script, not typed.
+
+    python bench/summarise_fusion.py bench/results/gaussian-fusion/2026-12-06-*.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+ROWS = ("gaussian", "modality-precisions", "point", "propagation")
+LABELS = {"gaussian": "gaussian_fusion (per-entity variances)",
+          "modality-precisions": "same, one precision per modality (ablation)",
+          "point": "point version (every variance frozen)",
+          "propagation": "propagation (training-free yardstick)"}
+
+
+def pct(values: list[float]) -> str:
+    mean = 100 * statistics.fmean(values)
+    if len(values) < 2:
+        return f"{mean:.2f} (1 split)"
+    return f"{mean:.2f} ± {100 * statistics.stdev(values):.2f}"
+
+
+def corruption_label(corruption: dict | None) -> str:
+    if not corruption:
+        return "clean"
+    return ", ".join(f"{k}={v}" for k, v in corruption.items())
+
+
+def load_rows(paths: list[Path]) -> list[dict]:
+    rows = []
+    for path in paths:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        for row in record["rows"]:
+            rows.append({**row, "source": str(path)})
+    return rows
+
+
+def ablation_table(rows: list[dict], dataset: str) -> list[str]:
+    by = defaultdict(list)
+    splits = set()
+    for r in rows:
+        if r["dataset"] == dataset and r["corruption"] is None:
+            by[(r["row"], r["decoder"])].append(r["metrics"]["hits@1"])
+            splits.add(r["split"])
+    out = [f"**{dataset}** (test x test, non-iterative; splits {sorted(splits)}; test H@1 %)", "",
+           "| model | CSLS | Sinkhorn (tau chosen on validation) |", "|---|---|---|"]
+    for name in ROWS:
+        if (name, "csls") in by:
+            out.append(f"| {LABELS[name]} | {pct(by[(name, 'csls')])} | {pct(by[(name, 'sinkhorn')])} |")
+    return out
+
+
+def corruption_table(rows: list[dict], dataset: str) -> list[str]:
+    """H@1 per corruption level and its drop from clean, paired by split."""
+    h1: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+    levels: list[str] = []
+    for r in rows:
+        if r["dataset"] != dataset or r["decoder"] != "csls" or r["row"] == "propagation":
+            continue
+        level = corruption_label(r["corruption"])
+        if level not in levels:
+            levels.append(level)
+        h1[(r["row"], level)][r["split"]] = r["metrics"]["hits@1"]
+    if len(levels) < 2:
+        return []
+    header = " | ".join(levels[:1] + [f"{lv} (drop)" for lv in levels[1:]])
+    out = [f"**{dataset}**, CSLS, test H@1 % (drop from clean, paired by split)", "",
+           f"| model | {header} |", "|---" * (len(levels) + 1) + "|"]
+    for name in ROWS[:3]:
+        clean = h1[(name, levels[0])]
+        cells = [pct(list(clean.values()))]
+        for level in levels[1:]:
+            corrupted = h1[(name, level)]
+            drops = [clean[s] - corrupted[s] for s in corrupted if s in clean]
+            cells.append(f"{pct(list(corrupted.values()))} ({pct(drops)})")
+        out.append(f"| {LABELS[name]} | " + " | ".join(cells) + " |")
+    return out
+
+
+def variance_lines(rows: list[dict], dataset: str) -> list[str]:
+    out = []
+    for r in rows:
+        wanted = r["dataset"] == dataset and r["row"] == "gaussian" and r["decoder"] == "csls"
+        if wanted and r["variance_by_corruption"]:
+            for space, s in r["variance_by_corruption"].items():
+                out.append(f"- split {r['split']}, {corruption_label(r['corruption'])}: {space} variance corrupted "
+                           f"{s['corrupted_mean']:.3f} vs clean {s['clean_mean']:.3f} (ratio of means "
+                           f"{s['ratio_of_means']:.2f}; medians {s['corrupted_median']:.3f} / {s['clean_median']:.3f})")
+    return out
+
+
+def cost_lines(rows: list[dict], dataset: str) -> list[str]:
+    walls = [r["run_wall_seconds"] for r in rows if r["dataset"] == dataset and "run_wall_seconds" in r
+             and r["row"] == "gaussian" and r["decoder"] == "csls"]
+    rss = [r["peak_rss_mib"] for r in rows if r["dataset"] == dataset and "peak_rss_mib" in r
+           and r["row"] == "gaussian" and r["decoder"] == "csls"]
+    if not walls:
+        return []
+    return [f"- one run (train + evaluation): median {statistics.median(walls):.0f} s wall, peak RSS median "
+            f"{statistics.median(rss) / 1024:.2f} GiB (max {max(rss) / 1024:.2f})"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("files", nargs="+", type=Path)
+    args = p.parse_args()
+    rows = load_rows(args.files)
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        for block in (ablation_table(rows, dataset), corruption_table(rows, dataset), variance_lines(rows, dataset),
+                      cost_lines(rows, dataset)):
+            if block:
+                print("\n".join(block))
+                print()
+
+
+if __name__ == "__main__":
+    main()
