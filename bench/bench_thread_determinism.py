@@ -53,6 +53,9 @@ def run_once(threads: int, out_dir: Path, extra: list[str]) -> dict:
     test = {mode: {k: m[k] for k in ("hits@1", "hits@10", "mrr")} for mode, m in metrics["test"].items()}
     return {"threads": threads, "command": " ".join(cmd[1:]), "wall_s": round(child["wall_s"], 1),
             "recorded_torch_threads": metrics["provenance"]["machine"]["torch_threads"], "test": test,
+            "model": metrics.get("model"), "train_seconds": metrics.get("train_seconds"),
+            "peak_rss_mib": metrics.get("peak_rss_mib"),
+            "variance_by_corruption": metrics.get("variance_by_corruption"),
             "embeddings_sha256": embeddings_sha256(out_dir / "embeddings.npz"),
             "load_avg_before": load_before, "load_avg_after": load_average()}
 

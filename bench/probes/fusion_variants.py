@@ -21,6 +21,7 @@ import torch
 from gaussea.evaluate import Embeddings, evaluate_alignment
 from gaussea.ioutil import atomic_write_json
 from gaussea.models import build_model
+from gaussea.models.gaussian_fusion import GaussianFusionParams
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.provenance import now_iso
 from gaussea.runner import corruption_variance_summary, load_pair, load_run_model
@@ -58,6 +59,7 @@ def main() -> None:
         corrupted.load_state_dict(model.state_dict())
         models.append((args.corrupt, cpair, corrupted))
     nl = model.inputs.num_left
+    defaults = {k: getattr(GaussianFusionParams(), k) for k in ("variance_rounds", "entity_variances", "temperature")}
     rows = []
     for label, data, m in models:
         modal = m.modal_means()
@@ -66,7 +68,7 @@ def main() -> None:
                                     csls_k=10)["hits@1"]
             rows.append({"data": label, "variant": f"{name} alone", "valid_hits@1": h1})
         for variant in VARIANTS:
-            m.reweigh(**variant)
+            m.reweigh(**{**defaults, **variant})  # every option from the defaults, then the variant's
             state = m.fusion()
             h1 = evaluate_alignment(Embeddings(state.fused[:nl]), Embeddings(state.fused[nl:]), split.valid,
                                     mode="test", csls_k=10)["hits@1"]

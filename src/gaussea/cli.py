@@ -207,7 +207,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         if distributed is not None:
             distributed.close()
     if main:
+        from gaussea.expectations import expectation_line
+
         print_metrics(result.metrics)
+        expected = expectation_line(cfg)
+        if expected:
+            print(expected)
         print(f"run directory: {result.run_dir}")
     if distributed is not None:
         from gaussea.distributed.context import exit_now
