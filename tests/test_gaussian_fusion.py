@@ -23,7 +23,7 @@ from gaussea.encoders.numeric_sketch import (
 from gaussea.models.precision_fusion import (
     ModalMeans,
     candidate_cosines,
-    centred_unit,
+    centre_unit_,
     counterpart_candidates,
     fit_variances,
     fuse,
@@ -92,7 +92,7 @@ def test_fused_cosine_is_the_trust_weighted_sum_of_modal_cosines() -> None:
 def test_centring_is_per_graph_and_keeps_absent_rows_zero() -> None:
     mean = torch.tensor([[1.0, 1.0], [3.0, 1.0], [5.0, 5.0], [0.0, 0.0], [9.0, 1.0]])
     present = torch.tensor([True, True, True, False, True])
-    out = centred_unit(mean, present, num_left=2)
+    out = centre_unit_(mean.clone(), present, num_left=2)
     torch.testing.assert_close(out[0], torch.tensor([-1.0, 0.0]))  # left mean row is (2, 1)
     torch.testing.assert_close(out[1], torch.tensor([1.0, 0.0]))
     assert torch.equal(out[3], torch.zeros(2))

@@ -39,7 +39,7 @@ from gaussea.models.base import AlignmentModel
 from gaussea.models.graph_encoder import GraphEncoder, GraphEncoderParams
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.options import model_options, require_relations
-from gaussea.models.precision_fusion import FusionState, ModalMeans, centred_unit, fit_variances
+from gaussea.models.precision_fusion import FusionState, ModalMeans, centre_unit_, fit_variances
 from gaussea.models.translational import split_sides, unit
 
 SPACE_NAMES = {"r": "relational", "n": "numerical", "v": "visual"}
@@ -161,9 +161,14 @@ class GaussianFusion(AlignmentModel):
         relational = self.relational
         rel = relational.encoded()
         if relational.params.with_propagation:
-            rel = torch.cat([rel, relational.params.propagation_weight * relational.propagation()], 1)
+            width = rel.shape[1]
+            rel = torch.cat([rel, relational.propagation()], 1)
+            if relational.params.propagation_weight != 1.0:
+                rel[:, width:].mul_(relational.params.propagation_weight)
+            relational.release_propagation()  # now held inside ``rel``: one copy, not two
+        rel.div_(rel.norm(dim=1, keepdim=True).clamp_min(1e-12))
         device = rel.device
-        names, means, present = ["r"], [unit(rel)], [torch.ones(len(rel), dtype=torch.bool, device=device)]
+        names, means, present = ["r"], [rel], [torch.ones(len(rel), dtype=torch.bool, device=device)]
         if self.use_numbers:
             inp = self.relational.inputs  # the numbers' correspondences, too, come from the encoders' seeds
             sketch = numeric_sketch(inp.num_entities, inp.num_entity, inp.num_attribute, inp.num_value,
@@ -177,7 +182,7 @@ class GaussianFusion(AlignmentModel):
             names.append("v")
             means.append(images)
             present.append(has)
-        means = [centred_unit(mean, has, self.inputs.num_left) for mean, has in zip(means, present, strict=True)]
+        means = [centre_unit_(mean, has, self.inputs.num_left) for mean, has in zip(means, present, strict=True)]
         return ModalMeans(tuple(names), tuple(means), torch.stack(present, 1))
 
     @torch.no_grad()

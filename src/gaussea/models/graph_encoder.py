@@ -173,6 +173,11 @@ class GraphEncoder(AlignmentModel):
             self._propagation = views.final()
         return self._propagation
 
+    def release_propagation(self) -> None:
+        """Drop the cached propagation embedding (recomputed, identically, on the next :meth:`propagation`): a caller
+        that keeps its own copy need not hold two."""
+        self._propagation = None
+
     def _sides(self, emb: torch.Tensor) -> tuple[Embeddings, Embeddings]:
         left, right = split_sides(emb, self.inputs.num_left)
         return Embeddings(left), Embeddings(right)

@@ -127,18 +127,18 @@ def candidate_cosines(means: torch.Tensor, candidates: torch.Tensor, chunk: int 
     return torch.cat(out) if out else means.new_zeros((0, candidates.shape[1]))
 
 
-def centred_unit(mean: torch.Tensor, present: torch.Tensor, num_left: int) -> torch.Tensor:
-    """Each graph's rows minus that graph's mean row (over the entities carrying the modality), unit length; absent
-    rows stay zero. Centring makes an unrelated pair's cosine zero on average, so a cosine measures evidence
-    rather than what every entity of a modality shares (non-negative CNN features, a common year)."""
-    out = torch.zeros_like(mean)
+def centre_unit_(mean: torch.Tensor, present: torch.Tensor, num_left: int) -> torch.Tensor:
+    """In place: each graph's rows minus that graph's mean row (over the entities carrying the modality), unit
+    length; absent rows set to zero. Returns ``mean``. Centring makes an unrelated pair's cosine zero on average, so
+    a cosine measures evidence rather than what every entity of a modality shares (non-negative CNN features, a
+    common year). In place because the relational means of a large pair are hundreds of MB."""
     for rows in (slice(0, num_left), slice(num_left, len(mean))):
         block, has = mean[rows], present[rows]
         if has.any():
-            centred = block - block[has].mean(0)
-            out[rows] = torch.where(has.unsqueeze(1), centred / centred.norm(dim=1, keepdim=True).clamp_min(1e-12),
-                                    torch.zeros_like(centred))
-    return out
+            block.sub_(block[has].mean(0))
+            block.div_(block.norm(dim=1, keepdim=True).clamp_min(1e-12))
+        block[~has] = 0.0
+    return mean
 
 
 def modality_precisions(modal: ModalMeans, num_left: int, pairs: torch.Tensor, blocked: torch.Tensor,
