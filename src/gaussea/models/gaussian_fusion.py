@@ -14,11 +14,13 @@ modality can be ignored by growing its variance) on modal encoders that are stro
 
 **Variances and the common space** (:mod:`gaussea.models.precision_fusion`, where the maths is): the common mean
 is the precision-weighted mean of the modal means (the minimiser of the paper's ``sum_m KL``), laid out as
-``[sqrt(w_m) u_m]_m``; each entity's modal variance is the KL's closed-form minimiser, the common variance
-(``variance_floor``) plus the expected gap between its modal mean and its counterpart's, alternated with the
-fusion for ``variance_rounds`` rounds after training. ``variance_rounds = 0`` freezes every variance at one
-equal value: the **point version** of the same model, which the benchmarks report beside it (same encoders,
-same training; only the weighing differs, so the comparison isolates the variances).
+``[sqrt(w_m) u_m]_m``. An entity's modal precision is the modality's precision, fitted by maximum likelihood on
+*calibration pairs* (``calibration_share`` of the seed pairs, drawn with the run's generator and held out of the
+encoder and of the numbers' attribute matching), times the posterior probability that the entity's evidence in
+that modality is real (``entity_variances``); computed in closed form after training, ``variance_rounds`` times.
+With relations alone there is nothing to weigh and no pair is held out. ``variance_rounds = 0`` freezes every
+variance at one equal value: the **point version** of the same model, which the benchmarks report beside it
+(same encoders, same training; only the weighing differs, so the comparison isolates the variances).
 
 Options (``--set model.options.<name>=<value>``): those of :class:`GaussianFusionParams`, plus every option of
 :class:`~gaussea.models.graph_encoder.GraphEncoderParams` (``dim``, ``lr``, ``batch_pairs``, ...), passed to the

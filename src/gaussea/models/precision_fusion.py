@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import torch
 
 FUSION_CHUNK = 2048  # query rows scored at once when looking for counterpart candidates
+GATHER_ELEMENTS = 1 << 24  # numbers gathered at once by candidate_cosines (64 MiB of float32)
 LOG_KAPPA_BOUND = 8.0  # modality precisions stay within exp(+-8): a cosine scaled by 3,000 is already a hard choice
 
 
@@ -120,8 +121,11 @@ def counterpart_candidates(fused: torch.Tensor, num_left: int, top_k: int, block
     return ids, cos
 
 
-def candidate_cosines(means: torch.Tensor, candidates: torch.Tensor, chunk: int = FUSION_CHUNK) -> torch.Tensor:
-    """``cos(u(e), u(candidates[e, i]))`` (N, k) for unit rows ``means``, in row chunks (never N x k x d at once)."""
+def candidate_cosines(means: torch.Tensor, candidates: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """``cos(u(e), u(candidates[e, i]))`` (N, k) for unit rows ``means``, in row chunks whose gathered candidate
+    rows hold at most ``GATHER_ELEMENTS`` numbers (never N x k x d at once: 2 GB on FB15K*-DB15K)."""
+    if chunk is None:
+        chunk = max(1, GATHER_ELEMENTS // max(1, candidates.shape[1] * means.shape[1]))
     out = [torch.einsum("cd,ckd->ck", means[s:s + chunk], means[candidates[s:s + chunk]])
            for s in range(0, len(candidates), chunk)]
     return torch.cat(out) if out else means.new_zeros((0, candidates.shape[1]))
