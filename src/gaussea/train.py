@@ -256,26 +256,9 @@ class Trainer:
         return full if self.distributed is None else [self.distributed.shard_batch(b) for b in full]
 
     def _full_batches(self, name: str) -> list[torch.Tensor]:
-        n = self.model.num_items(name)
-        own = self.model.batch_size(name)
-        if own is not None:
-            return list(torch.randperm(n, generator=self.generator).split(own)) if n else []
-        names = self.model.loss_names()
-        # Steps of the relational loss: the unit the other losses' schedules are counted in (0 without it).
-        rel_steps = max(1, -(-self.model.num_items("rel") // self.cfg.batch_size)) if "rel" in names else 0
-        if name == "ac" and self.cfg.ac_steps in ("match_rel", "all_pairs") and rel_steps and n:
-            if self.cfg.ac_steps == "all_pairs":
-                return [torch.arange(n)] * rel_steps
-            size = max(1, n // rel_steps)
-            return [torch.randint(n, (size,), generator=self.generator) for _ in range(rel_steps)]
-        size = self.cfg.batch_size
-        match_rel = getattr(self.model, "stage", 1) >= 2 and self.cfg.stage2_csl_steps == "match_rel"
-        if name == "csl" and not (match_rel and rel_steps):
-            size = self.cfg.entity_batch_size
-        elif name in ("vis", "csl") and rel_steps:  # one pass in as many steps as the relational loss takes
-            size = max(1, -(-n // rel_steps))
-        order = torch.randperm(n, generator=self.generator)
-        return list(order.split(size)) if n else []
+        """The model's plan for this epoch's steps of loss ``name`` (:mod:`gaussea.schedules`): the trainer itself
+        never looks at loss names."""
+        return self.model.epoch_batches(name, self.cfg, self.generator)
 
     def fit(self, resume: bool = False) -> TrainState:
         """Train to the configured epochs (or resume from the checkpoint first).

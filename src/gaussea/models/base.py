@@ -24,8 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from gaussea.config import TrainConfig
 from gaussea.evaluate import Embeddings
 from gaussea.models.inputs import AlignmentInputs
+from gaussea.schedules import shuffled_batches
 
 
 class AlignmentModel(nn.Module, ABC):
@@ -81,6 +83,15 @@ class AlignmentModel(nn.Module, ABC):
         """Called at the start of 1-based ``epoch``, after :meth:`set_stage`: per-epoch state (e.g. the
         neighbour lists of truncated negative sampling). Must depend only on the model's state and ``epoch``,
         so that every data-parallel replica, and a resumed run, computes the same."""
+
+    def epoch_batches(self, name: str, cfg: TrainConfig, generator: torch.Generator) -> list[torch.Tensor]:
+        """Item indices of each step of loss ``name`` in one epoch, drawn from ``generator``.
+
+        Default: one shuffled pass in batches of :meth:`batch_size` (or ``train.batch_size``). Models whose losses
+        are paced by another override it (:func:`gaussea.schedules.relationally_paced_batches`).
+        """
+        own = self.batch_size(name)
+        return shuffled_batches(self.num_items(name), cfg.batch_size if own is None else own, generator)
 
     def batch_size(self, name: str) -> int | None:
         """Items per step of loss ``name`` when the model fixes it (None: the trainer's ``TrainConfig`` decides).

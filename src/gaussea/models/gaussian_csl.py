@@ -46,11 +46,12 @@ from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs, exchange_triples
 from gaussea.models.owners import RowsByOwner
 from gaussea.models.tables import GaussianTable
+from gaussea.schedules import RelationallyPaced
 
 LOSS_MODALITY = {"rel": "r", "vis": "v", "num": "n"}
 
 
-class GaussianCommonSpace(AlignmentModel):
+class GaussianCommonSpace(RelationallyPaced, AlignmentModel):
     num_stages = 2
     supports_truncated_negatives = True
 

@@ -29,6 +29,7 @@ from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.options import resolve_params
 from gaussea.models.translational import LinearMap, TripleRanking, point_table, split_sides, unit
+from gaussea.schedules import RelationallyPaced
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class MTransEParams:
     align_weight: float = 1.0  # ours: the paper's alpha, weight of the mapping loss
 
 
-class MTransE(AlignmentModel):
+class MTransE(RelationallyPaced, AlignmentModel):
     def __init__(self, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator,
                  params: MTransEParams | None = None) -> None:
         super().__init__()

@@ -36,6 +36,7 @@ from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.options import resolve_params
 from gaussea.models.translational import LinearMap, TripleRanking, point_table, split_sides, unit
+from gaussea.schedules import RelationallyPaced
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def balanced_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return torch.stack(parts).mean()
 
 
-class SEA(AlignmentModel):
+class SEA(RelationallyPaced, AlignmentModel):
     def __init__(self, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator,
                  params: SEAParams | None = None) -> None:
         super().__init__()
