@@ -224,7 +224,11 @@ class GaussianFusion(AlignmentModel):
         modal = self.modal_means()
         out = {SPACE_NAMES[name]: self._sides(mean) for name, mean in zip(modal.names, modal.means, strict=True)}
         if self.params.variance_rounds > 0 and len(modal.names) > 1:
-            out["point"] = self._sides(self.fusion(rounds=0).fused)
+            # Not cached (the point version is cheap to recompute and as large as the model's own fused means).
+            p = self.params
+            point = fit_variances(modal, self.inputs.num_left, self.inputs.train_pairs, self.calibration_pairs,
+                                  temperature=p.temperature, top_k=p.top_k, rounds=0, var_max=p.var_max)
+            out["point"] = self._sides(point.fused)
         return out
 
     def variance_report(self) -> dict[str, np.ndarray]:

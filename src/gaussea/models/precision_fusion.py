@@ -87,7 +87,13 @@ def precision_weights(variances: torch.Tensor, present: torch.Tensor) -> torch.T
 
 def fuse(modal: ModalMeans, weights: torch.Tensor) -> torch.Tensor:
     """``[sqrt(w_m) u_m]_m``: unit rows where the weights sum to one (see the module docstring)."""
-    return torch.cat([mean * weights[:, m:m + 1].sqrt() for m, mean in enumerate(modal.means)], 1)
+    widths = [mean.shape[1] for mean in modal.means]
+    out = torch.empty(len(weights), sum(widths), dtype=modal.means[0].dtype, device=weights.device)
+    start = 0
+    for m, mean in enumerate(modal.means):  # block by block, in place: no temporary copy of a modality
+        out[:, start:start + widths[m]].copy_(mean).mul_(weights[:, m:m + 1].sqrt())
+        start += widths[m]
+    return out
 
 
 def counterpart_candidates(fused: torch.Tensor, num_left: int, top_k: int, blocked: torch.Tensor,
