@@ -26,7 +26,6 @@ links from ``SINKHORN_TAUS`` (recorded as ``sinkhorn_tau``). Candidates: test x 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 import tempfile
@@ -46,6 +45,7 @@ from gaussea.provenance import now_iso
 from gaussea.runner import corruption_variance_summary, evaluate_model, load_pair, run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_propagation import merge  # noqa: E402
 from speed_common import git_revision, load_average, machine  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gaussian-fusion"
@@ -72,14 +72,6 @@ def datasets(data_dir: str) -> dict[str, dict]:
         "synthetic-clean": {"fragment": {"data": {"dataset": "synthetic", "options": synthetic_clean}},
                             "epochs": 20, "corruptions": [{"image": 0.4, "side": "right"}]},
     }
-
-
-def merge(base: dict, extra: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in extra.items():
-        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
-            else copy.deepcopy(value)
-    return out
 
 
 def decoded(model: torch.nn.Module, split, cfg: RunConfig) -> list[dict]:
