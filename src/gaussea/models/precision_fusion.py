@@ -20,8 +20,7 @@ infinite variance), so it neither counts nor dilutes the others.
   true counterpart of a *calibration pair* most likely against every other entity of the other graph are the
   maximum-likelihood precisions (a softmax regression with one weight per modality, convex, solved by L-BFGS).
   Calibration pairs are seed pairs the encoders never saw: on the pairs an encoder was trained on, its
-  similarities are inflated (the relational encoder puts seed partners at cosine 0.75, test partners at 0.46 on
-  the synthetic benchmark) and would claim all the trust.
+  similarities are inflated and would claim all the trust (``bench/results/gaussian-fusion/README.md``).
 - ``a_m(e)`` in ``(0, 1]``, the entity's reliability: the posterior probability that its modal evidence is real.
   The cosine between an entity's modal mean and its counterpart's follows one of two Gaussians: *null* (the
   modality says nothing about this entity, or shows another entity's facts), fitted on random cross-graph pairs,
