@@ -131,6 +131,7 @@ class GaussianFusion(AlignmentModel):
         self.relational = GraphEncoder(encoder_inputs, config, generator, encoder)
         self.numeric_seed = int(torch.randint(2**62, (1,), generator=generator))
         self._cache: dict[str, object] = {}  # modal means and fusions of the current parameters
+        self._evidence: list[tuple[str, torch.Tensor, torch.Tensor]] | None = None  # numbers and pictures
 
     # --- training: the relational encoder's loss, untouched -------------------------------------
     def loss_names(self) -> list[str]:
@@ -170,22 +171,36 @@ class GaussianFusion(AlignmentModel):
             relational.release_propagation()  # now held inside ``rel``: one copy, not two
         rel.div_(rel.norm(dim=1, keepdim=True).clamp_min(1e-12))
         device = rel.device
-        names, means, present = ["r"], [rel], [torch.ones(len(rel), dtype=torch.bool, device=device)]
+        present = [torch.ones(len(rel), dtype=torch.bool, device=device)]
+        names, means = ["r"], [centre_unit_(rel, present[0], self.inputs.num_left)]
+        if self._evidence is None:
+            self._evidence = self._numbers_and_pictures()
+        for name, mean, has in self._evidence:
+            names.append(name)
+            means.append(mean)
+            present.append(has)
+        return ModalMeans(tuple(names), tuple(means), torch.stack(present, 1))
+
+    def _numbers_and_pictures(self) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+        """The numerical and visual means (centred, unit) and presence: training never changes them, so they are
+        computed once, not after every step like the relational ones."""
+        out = []
+        device = self.inputs.train_pairs.device
         if self.use_numbers:
             inp = self.relational.inputs  # the numbers' correspondences, too, come from the encoders' seeds
             sketch = numeric_sketch(inp.num_entities, inp.num_entity, inp.num_attribute, inp.num_value,
                                     inp.train_pairs, self.params.numeric(),
                                     torch.Generator().manual_seed(self.numeric_seed))
-            names.append("n")
-            means.append(sketch.vectors.to(device))
-            present.append(sketch.present.to(device))
+            out.append(("n", sketch.vectors.to(device), sketch.present.to(device)))
         if self.use_images:
-            images, has = mean_image_features(self.inputs)
-            names.append("v")
-            means.append(images)
-            present.append(has)
-        means = [centre_unit_(mean, has, self.inputs.num_left) for mean, has in zip(means, present, strict=True)]
-        return ModalMeans(tuple(names), tuple(means), torch.stack(present, 1))
+            out.append(("v", *mean_image_features(self.inputs)))
+        return [(name, centre_unit_(mean, has, self.inputs.num_left), has) for name, mean, has in out]
+
+    def _apply(self, fn, recurse: bool = True):  # type: ignore[no-untyped-def]
+        """Moving the model (``to`` / ``cuda``) drops every cached mean: they were computed on the old device."""
+        self._cache.clear()
+        self._evidence = None
+        return super()._apply(fn, recurse)
 
     @torch.no_grad()
     def fusion(self, rounds: int | None = None) -> FusionState:

@@ -190,23 +190,38 @@ def _normal_logpdf(x: torch.Tensor, mean: float, var: float) -> torch.Tensor:
     return -0.5 * (x - mean) ** 2 / var - 0.5 * math.log(2 * math.pi * var)
 
 
-def validity_posterior(modal: ModalMeans, num_left: int, calibration_pairs: torch.Tensor, candidates: torch.Tensor,
-                       modal_cos: torch.Tensor, probabilities: torch.Tensor, iterations: int = 20) -> torch.Tensor:
-    """Per entity and modality, the posterior probability that its evidence is real, ``E_q[P(valid | cos_m(e, j))]``.
+@dataclass(frozen=True)
+class ValidityModel:
+    """Two Gaussians of the cosine between an entity's modal mean and its counterpart's: *valid* (weight
+    ``weight``, ``N(mu1, var1)``) and *null* (``N(mu0, var0)``)."""
 
-    Two Gaussians of the cosine to the counterpart: *null* (the modality says nothing about this entity, or
-    shows another entity's facts), fitted on random cross-graph pairs; *valid*, fitted with its weight by EM on
-    the calibration pairs' cosines, with the null component fixed (calibration pairs may carry corrupted facts too).
-    """
+    weight: float
+    mu1: float
+    var1: float
+    mu0: float
+    var0: float
+
+    def posterior(self, cos: torch.Tensor) -> torch.Tensor:
+        """``P(valid | cos)``, elementwise."""
+        return torch.sigmoid(math.log(self.weight) + _normal_logpdf(cos, self.mu1, self.var1)
+                             - math.log(1 - self.weight) - _normal_logpdf(cos, self.mu0, self.var0))
+
+
+def fit_validity(modal: ModalMeans, num_left: int, calibration_pairs: torch.Tensor,
+                 iterations: int = 20) -> list[ValidityModel | None]:
+    """Per modality, the :class:`ValidityModel`: *null* fitted on random cross-graph pairs (the modality says
+    nothing about the entity, or shows another entity's facts); *valid* fitted with its weight by EM on the
+    calibration pairs' cosines, the null component fixed (calibration pairs may carry corrupted facts too).
+    None where too few entities or pairs carry the modality to fit it (its evidence then counts as valid)."""
     generator = torch.Generator().manual_seed(0)
-    out = torch.zeros(modal.present.shape, dtype=modal_cos.dtype, device=modal_cos.device)
+    models: list[ValidityModel | None] = []
     for m, mean in enumerate(modal.means):
         has = modal.present[:, m]
         left = torch.nonzero(has[:num_left]).squeeze(1)
         right = torch.nonzero(has[num_left:]).squeeze(1) + num_left
         both = has[calibration_pairs[:, 0]] & has[calibration_pairs[:, 1]]
         if len(left) < 2 or len(right) < 2 or both.sum() < 2:
-            out[:, m] = has.to(out.dtype)
+            models.append(None)
             continue
         i = left[torch.randint(len(left), (20000,), generator=generator).to(left.device)]
         j = right[torch.randint(len(right), (20000,), generator=generator).to(right.device)]
@@ -223,12 +238,27 @@ def validity_posterior(modal: ModalMeans, num_left: int, calibration_pairs: torc
             weight = min(max(total / len(x), 1e-3), 1 - 1e-3)
             mu1 = float((r * x).sum()) / total
             var1 = max(float((r * (x - mu1) ** 2).sum()) / total, 1e-6)
-        c = modal_cos[:, :, m]
-        post = torch.sigmoid(math.log(weight) + _normal_logpdf(c, mu1, var1)
-                             - math.log(1 - weight) - _normal_logpdf(c, mu0, var0))
-        q = probabilities * modal.present[candidates, m]
+        models.append(ValidityModel(weight, mu1, var1, mu0, var0))
+    return models
+
+
+def candidate_validity(models: list[ValidityModel | None], modal_cos: torch.Tensor) -> torch.Tensor:
+    """``P(valid | cos_m(e, j))`` for every entity, candidate and modality (N, k, M); 1 where unfitted."""
+    return torch.stack([torch.ones_like(modal_cos[:, :, m]) if model is None else model.posterior(modal_cos[:, :, m])
+                        for m, model in enumerate(models)], 2)
+
+
+def expected_validity(present: torch.Tensor, candidates: torch.Tensor, validity: torch.Tensor,
+                      probabilities: torch.Tensor) -> torch.Tensor:
+    """``E_q[P(valid | cos_m(e, j))]`` (N, M) over the candidates carrying ``m`` (renormalised); ``present`` (0 or
+    1) where the entity lacks ``m`` or none of its candidates has it."""
+    out = torch.zeros(present.shape, dtype=validity.dtype, device=validity.device)
+    for m in range(present.shape[1]):
+        q = probabilities * present[candidates, m]
         mass = q.sum(1)
-        out[:, m] = torch.where(has & (mass > 0), (q * post).sum(1) / mass.clamp_min(1e-30), has.to(out.dtype))
+        has = present[:, m]
+        out[:, m] = torch.where(has & (mass > 0), (q * validity[:, :, m]).sum(1) / mass.clamp_min(1e-30),
+                                has.to(out.dtype))
     return out
 
 
@@ -278,13 +308,14 @@ def fit_variances(modal: ModalMeans, num_left: int, seed_pairs: torch.Tensor, ca
     modal_cos = torch.stack([candidate_cosines(mean, candidates) for mean in modal.means], 2)
     seed_q = torch.zeros(candidates.shape[1], device=device)
     seed_q[0] = 1.0
+    validity = candidate_validity(fit_validity(modal, num_left, calibration_pairs), modal_cos)
     reliability = modal.present.to(modal_cos.dtype)
     for _ in range(rounds):
         weights = precision_weights(1.0 / (kappa * reliability).clamp_min(1e-30), modal.present)
         fused_cos = ((weights.unsqueeze(1) * weights[candidates]).sqrt() * modal_cos).sum(2)
         probabilities = torch.softmax(fused_cos.masked_fill(duplicate, -torch.inf) / temperature, dim=1)
         probabilities[blocked] = seed_q
-        reliability = validity_posterior(modal, num_left, calibration_pairs, candidates, modal_cos, probabilities)
+        reliability = expected_validity(modal.present, candidates, validity, probabilities)
         reliability = torch.where(modal.present, reliability.clamp_min(1.0 / var_max), torch.zeros_like(reliability))
     variances = torch.where(modal.present, 1.0 / (kappa * reliability).clamp_min(1e-30), absent)
     weights = precision_weights(variances, modal.present)
