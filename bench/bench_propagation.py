@@ -12,8 +12,9 @@ evaluation's seconds; the file holds the command, date, machine and git revision
     python bench/bench_propagation.py --data-dir ../shared/data --threads 1
     python bench/bench_propagation.py --model graph_encoder --datasets dbp15k-zh_en,d_y_15k_v1,fb15k-db15k-r
 
-The graph encoder trains ``ENCODER_EPOCHS[dataset]`` epochs: the epoch budgets the relational-encoder probe chose
-on validation links (``bench/results/encoder-probe/README.md``); it has no bootstrapping, so no iterative rows.
+The trained models train ``ENCODER_EPOCHS[dataset]`` epochs: the epoch budgets the relational-encoder probe chose
+on validation links (``bench/results/encoder-probe/README.md``); their iterative rows add ``--rounds`` rounds of
+``train.iterative_rounds`` bootstrapping, ``--iterative-epochs`` epochs each.
 
 Run directories go to a temporary folder and are deleted (the propagation's embeddings are a few hundred MB and
 are recomputed from the configuration in seconds).
@@ -72,6 +73,13 @@ def merge(base: dict, extra: dict) -> dict:
     return out
 
 
+def proposed_pairs(model: torch.nn.Module) -> int:
+    """Pairs bootstrapping added: the propagation model counts its own; a trained model holds them as known pairs."""
+    if hasattr(model, "proposed_pairs"):
+        return model.proposed_pairs
+    return len(model.known_pairs()) - len(model.inputs.train_pairs)
+
+
 def measure(name: str, fragment: dict, rounds: int, args: argparse.Namespace, workdir: Path) -> list[dict]:
     """One run (CSLS) and its Sinkhorn re-decoding: two rows."""
     cfg_dict = merge(RunConfig().to_dict(), fragment)
@@ -79,7 +87,8 @@ def measure(name: str, fragment: dict, rounds: int, args: argparse.Namespace, wo
     if args.model == "propagation":
         cfg_dict["model"]["options"] = {"iterative_rounds": rounds}
     else:
-        cfg_dict["train"].update(stage1_epochs=ENCODER_EPOCHS[name], stage2_epochs=0)
+        cfg_dict["train"].update(stage1_epochs=ENCODER_EPOCHS[name], stage2_epochs=0, iterative_rounds=rounds,
+                                 iterative_epochs=args.iterative_epochs)
     cfg_dict["train"].update(threads=args.threads, progress=False)
     cfg_dict["eval"]["modes"] = ["test"]
     apply_overrides(cfg_dict, args.set)
@@ -89,7 +98,7 @@ def measure(name: str, fragment: dict, rounds: int, args: argparse.Namespace, wo
     wall = time.perf_counter() - t0
     common = {"dataset": name, "split": cfg.data.split, "iterative": result.metrics["iterative"],
               "iterative_rounds": rounds,
-              "proposed_pairs": getattr(result.model, "proposed_pairs", 0),
+              "proposed_pairs": proposed_pairs(result.model),
               "propagation_seconds": getattr(result.model, "compute_seconds", None),
               "train_seconds": result.metrics["train_seconds"], "peak_rss_mib": result.metrics["peak_rss_mib"],
               "epochs_completed": result.metrics["epochs_completed"]}
@@ -119,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
                    "graph_encoder)")
     p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="bootstrapping rounds of the iterative rows "
                    "(0: no iterative rows)")
+    p.add_argument("--iterative-epochs", type=int, default=5, help="a trained model's epochs after each round "
+                   "(train.iterative_epochs)")
+    p.add_argument("--only-iterative", action="store_true", help="the iterative rows alone")
     p.add_argument("--splits", default="0", help="comma list of random-split indices (default 0); a dataset with a "
                    "given split (D-Y-15K-V1) runs it once, under index 0")
     p.add_argument("--threads", type=int, default=1)
@@ -134,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     record = {"command": " ".join([sys.executable, *sys.argv]), "date": now_iso(), "revision": git_revision(),
               "machine": machine(), "load_average_start": load_average(), "threads": args.threads,
               "model": args.model, "overrides": args.set, "rows": []}
-    rounds_to_run = sorted({0, args.rounds}) if args.model == "propagation" else [0]
+    rounds_to_run = [args.rounds] if args.only_iterative else sorted({0, args.rounds})
     splits = [int(x) for x in args.splits.split(",")]
     with tempfile.TemporaryDirectory(prefix=f"bench-{args.model}-") as tmp:
         for name in chosen:

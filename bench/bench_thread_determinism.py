@@ -1,4 +1,4 @@
-"""Benchmark: how far the torch thread count moves the results of ``gaussea run`` (the README's claim).
+"""Benchmark: how far the torch thread count moves the results of ``gaussea run`` (docs/guarantees.md's claim).
 
 Why: torch splits a reduction (a sum over a batch, a matrix product) into one chunk per thread and adds the chunks'
 partial sums, so the thread count decides the order of the float additions and with it the last bits of every

@@ -33,22 +33,26 @@ def corruption_label(corruption: dict | None) -> str:
 
 
 def load_rows(paths: list[Path]) -> list[dict]:
+    """Every row of the files; the iterative ones only where ``iterative`` says so (older files have no flag)."""
     rows = []
     for path in paths:
         record = json.loads(path.read_text(encoding="utf-8"))
         for row in record["rows"]:
-            rows.append({**row, "source": str(path)})
+            rows.append({**row, "iterative": bool(row.get("iterative")), "source": str(path)})
     return rows
 
 
-def ablation_table(rows: list[dict], dataset: str) -> list[str]:
+def ablation_table(rows: list[dict], dataset: str, iterative: bool = False) -> list[str]:
     by = defaultdict(list)
     splits = set()
     for r in rows:
-        if r["dataset"] == dataset and r["corruption"] is None:
+        if r["dataset"] == dataset and r["corruption"] is None and r["iterative"] == iterative:
             by[(r["row"], r["decoder"])].append(r["metrics"]["hits@1"])
             splits.add(r["split"])
-    out = [f"**{dataset}** (test x test, non-iterative; splits {sorted(splits)}; test H@1 %)", "",
+    if not by:
+        return []
+    kind = "iterative (bootstrapping)" if iterative else "non-iterative"
+    out = [f"**{dataset}** (test x test, {kind}; splits {sorted(splits)}; test H@1 %)", "",
            "| model | CSLS | Sinkhorn (tau chosen on validation) |", "|---|---|---|"]
     for name in ROWS:
         if (name, "csls") in by:
@@ -61,7 +65,7 @@ def corruption_table(rows: list[dict], dataset: str) -> list[str]:
     h1: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
     levels: list[str] = []
     for r in rows:
-        if r["dataset"] != dataset or r["decoder"] != "csls" or r["row"] == "propagation":
+        if r["dataset"] != dataset or r["decoder"] != "csls" or r["row"] == "propagation" or r["iterative"]:
             continue
         level = corruption_label(r["corruption"])
         if level not in levels:
@@ -86,7 +90,7 @@ def corruption_table(rows: list[dict], dataset: str) -> list[str]:
 def variance_lines(rows: list[dict], dataset: str) -> list[str]:
     out = []
     for r in rows:
-        wanted = r["dataset"] == dataset and r["row"] == "gaussian" and r["decoder"] == "csls"
+        wanted = r["dataset"] == dataset and r["row"] == "gaussian" and r["decoder"] == "csls" and not r["iterative"]
         if wanted and r["variance_by_corruption"]:
             for space, s in r["variance_by_corruption"].items():
                 out.append(f"- split {r['split']}, {corruption_label(r['corruption'])}: {space} variance corrupted "
@@ -95,14 +99,14 @@ def variance_lines(rows: list[dict], dataset: str) -> list[str]:
     return out
 
 
-def cost_lines(rows: list[dict], dataset: str) -> list[str]:
-    walls = [r["run_wall_seconds"] for r in rows if r["dataset"] == dataset and "run_wall_seconds" in r
-             and r["row"] == "gaussian" and r["decoder"] == "csls"]
-    rss = [r["peak_rss_mib"] for r in rows if r["dataset"] == dataset and "peak_rss_mib" in r
-           and r["row"] == "gaussian" and r["decoder"] == "csls"]
+def cost_lines(rows: list[dict], dataset: str, iterative: bool = False) -> list[str]:
+    runs = [r for r in rows if r["dataset"] == dataset and "run_wall_seconds" in r and r["row"] == "gaussian"
+            and r["decoder"] == "csls" and r["iterative"] == iterative]
+    walls, rss = [r["run_wall_seconds"] for r in runs], [r["peak_rss_mib"] for r in runs]
     if not walls:
         return []
-    return [f"- one run (train + evaluation): median {statistics.median(walls):.0f} s wall, peak RSS median "
+    kind = "iterative run" if iterative else "run"
+    return [f"- one {kind} (train + evaluation): median {statistics.median(walls):.0f} s wall, peak RSS median "
             f"{statistics.median(rss) / 1024:.2f} GiB (max {max(rss) / 1024:.2f})"]
 
 
@@ -113,7 +117,8 @@ def main() -> None:
     rows = load_rows(args.files)
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         for block in (ablation_table(rows, dataset), corruption_table(rows, dataset), variance_lines(rows, dataset),
-                      cost_lines(rows, dataset)):
+                      cost_lines(rows, dataset), ablation_table(rows, dataset, iterative=True),
+                      cost_lines(rows, dataset, iterative=True)):
             if block:
                 print("\n".join(block))
                 print()

@@ -1,4 +1,4 @@
-"""One-to-one assignment algorithms, ``gaussea.matching.align`` and the ``gaussea align`` command.
+"""One-to-one assignment algorithms, ``gaussea.alignment.align`` and the ``gaussea align`` command.
 
 Most tests use a *fabricated* run directory (``embeddings.npz`` + ``config.json`` + ``split/``) whose right graph
 is a noisy permutation of the left one, so the correct alignment is known and no training is needed. With
@@ -16,10 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from gaussea.cli import main
-from gaussea.config import RunConfig
-from gaussea.evaluate import Embeddings, alignment_ranks
-from gaussea.matching import (
+from gaussea.alignment import (
     Candidates,
     MissingDependencyError,
     RunEmbeddings,
@@ -32,6 +29,9 @@ from gaussea.matching import (
     read_links,
     stable_match,
 )
+from gaussea.cli import main
+from gaussea.config import RunConfig
+from gaussea.evaluate import Embeddings, alignment_ranks
 
 N_LEFT, N_EXTRA_RIGHT, DIM = 60, 15, 12
 N_TRAIN, N_VALID = 12, 6  # the first links of the gold dict go to train, then valid; the rest are test links
@@ -376,7 +376,7 @@ def test_tsv_output(fake_run: tuple[Path, dict[str, str]], tmp_path: Path) -> No
 
 
 def test_unmatched_rows_are_written(tmp_path: Path) -> None:
-    from gaussea.matching import Alignment
+    from gaussea.alignment import Alignment
 
     al = Alignment("left_to_right", ["a", "b"], [["x"], [None]], [[0.5], [float("nan")]], [[1], [0]], {})
     al.to_tsv(tmp_path / "u.tsv")

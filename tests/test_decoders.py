@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,11 +13,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gaussea.config import EvalConfig, RunConfig
+from gaussea.config import SINKHORN_TAU_GRID, DataConfig, EvalConfig, RunConfig, TrainConfig
+from gaussea.errors import MissingDependencyError
 from gaussea.evaluate import Embeddings, evaluate_alignment
 from gaussea.evaluate.decoders import sinkhorn_potentials
 from gaussea.evaluate.ranking import alignment_ranks
-from gaussea.matching import MissingDependencyError
+from gaussea.runner import run
 
 
 def reference_sinkhorn_log(scores: np.ndarray, tau: float, iterations: int) -> np.ndarray:
@@ -183,3 +186,26 @@ def test_default_decoder_is_csls_and_unchanged() -> None:
 def test_decoder_settings_are_validated(field: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         RunConfig.from_dict({"eval": {field: value}})
+
+
+def test_a_null_temperature_is_chosen_on_the_validation_links(tmp_path: Path) -> None:
+    cfg = RunConfig(model_name="propagation", data=DataConfig(options={"num_entities": 150}, valid_ratio=0.2),
+                    train=TrainConfig(progress=False, threads=1),
+                    eval=EvalConfig(decoder="sinkhorn", sinkhorn_tau=None, modes=("test",)))
+    result = run(cfg, tmp_path / "run")
+    choice = result.metrics["sinkhorn_tau_chosen_on_valid"]
+    left, right = result.model.entity_embeddings()
+    valid = {tau: evaluate_alignment(left, right, result.split.valid, decoder="sinkhorn", sinkhorn_tau=tau)["hits@1"]
+             for tau in SINKHORN_TAU_GRID}
+    assert choice["valid_hits@1"] == {str(tau): h1 for tau, h1 in valid.items()}
+    assert valid[choice["chosen"]] == max(valid.values())
+    assert result.metrics["test"]["test"]["sinkhorn_tau"] == choice["chosen"]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["eval"]["sinkhorn_tau"] is None
+
+
+def test_a_null_temperature_without_validation_links_is_refused_before_training(tmp_path: Path) -> None:
+    cfg = RunConfig(model_name="propagation", data=DataConfig(options={"num_entities": 150}),
+                    train=TrainConfig(progress=False), eval=EvalConfig(decoder="sinkhorn", sinkhorn_tau=None))
+    with pytest.raises(ValueError, match="sinkhorn_tau=null chooses Sinkhorn's temperature on the validation links"):
+        run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

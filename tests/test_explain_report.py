@@ -28,8 +28,8 @@ from gaussea.commands.explain import (
 )
 from gaussea.config import RunConfig
 from gaussea.data.registry import default_registry
+from gaussea.errors import MissingDependencyError
 from gaussea.loggers import CSVLogger, LoggerGroup, MLflowLogger, TensorBoardLogger, build_loggers, flatten_record
-from gaussea.matching import MissingDependencyError
 
 SYNTH_OPTIONS = {"num_entities": 150}
 

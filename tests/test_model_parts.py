@@ -11,12 +11,13 @@ from hypothesis import strategies as st
 from gaussea.config import RunConfig, TrainConfig
 from gaussea.gaussian import kl
 from gaussea.modalities.numerical import NumericEncoder, QuantileTable, attribute_statistics
-from gaussea.modalities.relational import NegativeSampler, kg2e_score, margin_ranking
+from gaussea.modalities.relational import kg2e_score, margin_ranking
 from gaussea.modalities.visual import ImageEncoder
 from gaussea.models import build_model
 from gaussea.models.inputs import AlignmentInputs, exchange_triples, triple_keys
 from gaussea.models.tables import GaussianTable
 from gaussea.runner import choose_split, load_pair
+from gaussea.samplers.negatives import NegativeSampler
 from gaussea.train import Trainer
 
 

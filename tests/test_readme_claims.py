@@ -1,4 +1,4 @@
-"""The README's statements about reproducibility quote the measurement they rest on."""
+"""The documents' statements about reproducibility and the default run quote the measurements they rest on."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ def test_readme_states_what_the_thread_measurement_found() -> None:
     more = [r for r in record["runs"] if r["threads"] > 1]
     assert len(one) >= 2 and more, "the measurement compares one thread (twice) with more threads"
     assert all(r["recorded_torch_threads"] == r["threads"] for r in record["runs"])
-    assert record["summary"]["same_threads_bit_identical"]["1"] is True  # what the README promises
-    para = _paragraph((REPO / "README.md").read_text(encoding="utf-8"), "**Same seed, same machine, one thread")
+    assert record["summary"]["same_threads_bit_identical"]["1"] is True  # what docs/guarantees.md promises
+    guarantees = (REPO / "docs" / "guarantees.md").read_text(encoding="utf-8")
+    para = _paragraph(guarantees, "**Same seed, same machine, one thread")
     assert "last bits" not in para  # the effect of threads is not confined to the last bits: it is measured
     assert THREADS_RESULT in para
     for run in record["runs"]:

@@ -12,11 +12,12 @@ import torch.nn.functional as F
 
 from gaussea.config import RunConfig
 from gaussea.gaussian import kl
-from gaussea.modalities.relational import NegativeSampler, kg2e_corrupted_scores, kg2e_score, margin_ranking
+from gaussea.modalities.relational import kg2e_corrupted_scores, kg2e_score, margin_ranking
 from gaussea.models import build_model
 from gaussea.models.gaussian_csl import GaussianCommonSpace
 from gaussea.models.inputs import AlignmentInputs, triple_keys
 from gaussea.runner import choose_split, load_pair
+from gaussea.samplers.negatives import NegativeSampler
 
 B, K, D = 3, 4, 5
 

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gaussea.config import ModelConfig, RunConfig, TrainConfig
-from gaussea.modalities.relational import NegativeSampler
 from gaussea.models import build_model
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.runner import choose_split, load_pair
+from gaussea.samplers.negatives import NegativeSampler
 from gaussea.train import Trainer
 
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from gaussea.data.report import DataError
+from gaussea.errors import ArchiveError, DataError, UnsafeArchiveError  # noqa: F401 - re-exported
 
 MAX_LINK_HOPS = 40  # as the Linux kernel's limit on symlinks followed in one path resolution
 COPY_CHUNK = 1 << 20
@@ -58,14 +58,6 @@ try:  # lzma and bz2 are optional parts of a Python build
     _READ_ERRORS += (lzma.LZMAError,)
 except ImportError:  # pragma: no cover - depends on the interpreter build
     pass
-
-
-class ArchiveError(DataError):
-    """An archive cannot be read (missing, not an archive, damaged)."""
-
-
-class UnsafeArchiveError(ArchiveError):
-    """An archive member would be written outside the target folder, or is of a kind never extracted."""
 
 
 @dataclass(frozen=True)

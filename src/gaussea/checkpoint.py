@@ -12,11 +12,8 @@ import io
 from pathlib import Path
 from typing import Any
 
+from gaussea.errors import CheckpointError  # noqa: F401 - raised here, re-exported
 from gaussea.ioutil import OutputWriteError, atomic_write_bytes, atomic_write_text, sha256_bytes
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, truncated, tampered with or unreadable."""
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

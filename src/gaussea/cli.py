@@ -18,20 +18,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gaussea.checkpoint import CheckpointError
 from gaussea.commands import COMMAND_MODULES
 from gaussea.config import DECODERS, SIMILARITY_NAMES, EvalConfig, RunConfig
 from gaussea.config_fields import check_field
 from gaussea.data.corrupt import CorruptionSpec, parse_corrupt_flag
 from gaussea.data.registry import default_registry
-from gaussea.data.report import DataError
-from gaussea.ioutil import OutputWriteError
+from gaussea.errors import CheckpointError, DataError, OutputWriteError
 
 TAGLINE = "multi-modal entity alignment between knowledge graphs with Gaussian embeddings"
 
 DECODER_HELP = ("how the test metrics decode the similarities: csls (default: each query on its own), sinkhorn or "
                 "hungarian (all queries jointly, one-to-one, on the plain similarity; hungarian gives H@1 only); "
-                "tau and iterations: --set eval.sinkhorn_tau=0.02 --set eval.sinkhorn_iterations=15")
+                "tau and iterations: --set eval.sinkhorn_tau=0.02 --set eval.sinkhorn_iterations=15; "
+                "--set eval.sinkhorn_tau=null chooses tau on the validation links (needs --valid-ratio)")
 
 
 def _parse_value(text: str) -> Any:
@@ -113,7 +112,8 @@ def build_run_config(args: argparse.Namespace) -> RunConfig:
         ("train", "stage2_epochs"): args.stage2_epochs, ("train", "lr"): args.lr,
         ("train", "batch_size"): args.batch_size, ("train", "seed"): args.seed, ("train", "device"): args.device,
         ("train", "threads"): args.threads, ("train", "eval_every"): args.eval_every,
-        ("train", "patience"): args.patience, ("eval", "similarity"): args.similarity,
+        ("train", "patience"): args.patience, ("train", "iterative_rounds"): args.iterative_rounds,
+        ("eval", "similarity"): args.similarity,
         ("eval", "csls_k"): args.csls_k, ("eval", "decoder"): args.decoder, ("model_name",): args.model,
     }
     for keys, value in direct.items():
@@ -324,6 +324,10 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
                                                "one thread are bit-identical from run to run")
     s.add_argument("--eval-every", type=int, help="evaluate on the valid slice every N epochs")
     s.add_argument("--patience", type=int, help="early-stopping patience (valid evaluations)")
+    s.add_argument("--iterative-rounds", type=int,
+                   help="iterative bootstrapping: rounds of adding the model's mutual-best pairs to its training "
+                        f"pairs, {d.train.iterative_epochs} more epochs each (train.iterative_epochs); results are "
+                        "labelled iterative (default 0: none)")
     s.add_argument("--similarity", choices=SIMILARITY_NAMES,
                    help=f"similarity of two entities' embeddings (default {d.eval.similarity})")
     s.add_argument("--csls-k", type=int, help=f"CSLS neighbourhood (default {d.eval.csls_k}; 0 disables CSLS)")

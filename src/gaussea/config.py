@@ -33,6 +33,7 @@ SIMILARITY_NAMES = ("cosine", "neg_sym_kl", "expected_likelihood")
 CANDIDATE_MODES = ("test", "all")
 LOGGER_NAMES = ("csv", "tensorboard", "mlflow")
 DECODERS = ("csls", "sinkhorn", "hungarian")  # EvalConfig.decoder (gaussea.evaluate.decoders)
+SINKHORN_TAU_GRID = (0.01, 0.02, 0.05, 0.1)  # EvalConfig.sinkhorn_tau = null: the temperatures tried on validation
 
 
 def check_decoder(decoder: str, tau: float, iterations: int) -> None:
@@ -228,6 +229,11 @@ class TrainConfig:
     progress: bool = True
     max_seconds: float | None = None  # wall-clock training budget; training stops after the epoch that hits it
     loggers: tuple[str, ...] = ("csv",)  # per-epoch metric loggers: csv (RUN_DIR/train_log.csv), tensorboard, mlflow
+    # Iterative bootstrapping (every output of such a run is labelled iterative): after the epochs above, this many
+    # rounds of adding the model's mutual-best pairs (CSLS k = 10) among the entities no known pair covers to its
+    # training pairs, each followed by iterative_epochs more epochs. Models with ``supports_bootstrapping`` only.
+    iterative_rounds: int = 0
+    iterative_epochs: int = 5
 
     ALLOWED: ClassVar[Mapping[str, Allowed]] = {
         "stage1_epochs": at_least(0, "null: the model's default"),
@@ -237,7 +243,7 @@ class TrainConfig:
         "ac_steps": one_of(*AC_STEPS), "seed": at_least(0), "device": ANY,  # the device is checked by name later
         "threads": at_least(1, "null: torch's default"), "checkpoint_every": at_least(0), "eval_every": at_least(0),
         "patience": at_least(0), "max_seconds": above(0, "null: no time budget"),
-        "loggers": one_of(*LOGGER_NAMES),
+        "loggers": one_of(*LOGGER_NAMES), "iterative_rounds": at_least(0), "iterative_epochs": at_least(1),
     }
 
     def __post_init__(self) -> None:
@@ -257,14 +263,17 @@ class EvalConfig:
     # (CSLS with csls_k, else the plain similarity); "sinkhorn" and "hungarian" decode all queries jointly under a
     # one-to-one assumption (transductive, labelled; Hungarian reports Hits@1 only). Validation always uses csls.
     decoder: str = "csls"
-    sinkhorn_tau: float = 0.02  # ours (DESIGN.md §5): about 0.02 for cosine
+    # Sinkhorn's temperature: ours (DESIGN.md §5), about 0.02 for cosine; null: chosen on the run's validation
+    # links (data.valid_ratio > 0) among SINKHORN_TAU_GRID by H@1 (ties: the lower), recorded in the metrics.
+    sinkhorn_tau: float | None = 0.02
     sinkhorn_iterations: int = 15  # ours: rounds of (rows; columns) normalisation
 
     ALLOWED: ClassVar[Mapping[str, Allowed]] = {
         "similarity": one_of(*SIMILARITY_NAMES), "csls_k": at_least(1, "null, or --csls-k 0, turns CSLS off"),
         "modes": one_of(*CANDIDATE_MODES, nonempty=True, distinct=True),
         "ks": Allowed(low=1, nonempty=True, distinct=True), "chunk_size": at_least(1, "null: automatic"),
-        "decoder": one_of(*DECODERS), "sinkhorn_tau": above(0), "sinkhorn_iterations": at_least(1),
+        "decoder": one_of(*DECODERS), "sinkhorn_tau": above(0, "null: chosen on the validation links"),
+        "sinkhorn_iterations": at_least(1),
     }
 
     def __post_init__(self) -> None:

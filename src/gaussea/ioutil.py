@@ -21,19 +21,10 @@ import os
 import secrets
 from pathlib import Path
 
+from gaussea.errors import OutputWriteError  # noqa: F401 - raised here, re-exported
+
 NEW_FILE_MODE = 0o666  # before the umask, as open() creates files
 _TEMP_NAME_TRIES = 100
-
-
-class OutputWriteError(OSError):
-    """Writing (or removing) an output file failed: ``filename`` is the file, ``strerror`` the cause."""
-
-    def __init__(self, path: str | Path, cause: OSError, action: str = "write") -> None:
-        super().__init__(cause.errno, cause.strerror or str(cause), str(path))
-        self.action = action
-
-    def __str__(self) -> str:
-        return f"cannot {self.action} {self.filename}: {self.strerror}"
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from gaussea.errors import MissingDependencyError
 from gaussea.ioutil import atomic_write_text
-from gaussea.matching import MissingDependencyError
 
 CSV_NAME = "train_log.csv"
 LOGGER_NAMES: tuple[str, ...] = ("csv", "tensorboard", "mlflow")

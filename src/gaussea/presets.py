@@ -48,7 +48,7 @@ def _toml_loads(text: str) -> dict[str, Any]:
         try:
             import tomli as tomllib  # type: ignore[no-redef]
         except ImportError:
-            from gaussea.matching import MissingDependencyError
+            from gaussea.errors import MissingDependencyError
 
             raise MissingDependencyError("reading TOML presets on Python 3.10 needs tomli: pip install tomli") from None
     return tomllib.loads(text)

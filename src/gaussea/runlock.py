@@ -18,23 +18,12 @@ import socket
 import time
 from pathlib import Path
 
+from gaussea.errors import RunDirectoryBusy  # noqa: F401 - raised here, re-exported
 from gaussea.ioutil import OutputWriteError
 
 LOCK_NAME = "running.lock"
 _READ_RETRIES = 5  # a lock whose holder has created but not yet written it reads empty for a moment
 _READ_PAUSE_S = 0.02
-
-
-class RunDirectoryBusy(FileExistsError):
-    """Another live process holds the run directory's lock (a ``FileExistsError``: exit status 2 in the CLI)."""
-
-    def __init__(self, lock: Path, holder: str) -> None:
-        host, _, pid = holder.partition(" ")
-        who = f"process {pid}" if host == socket.gethostname() else f"process {pid or '?'} on host {host or '?'}"
-        hint = "" if host == socket.gethostname() else f"; delete {lock.name} if that run is gone"
-        super().__init__(f"{lock.parent} is in use by another run ({who}, {lock.name}{hint}); wait for it to "
-                         "finish or choose another output directory")
-        self.lock, self.holder = lock, holder
 
 
 def this_process() -> str:

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from gaussea.checkpoint import CheckpointError, remove_checkpoint
-from gaussea.config import RunConfig
+from gaussea.config import SINKHORN_TAU_GRID, RunConfig
 from gaussea.data.checks import check_before_training, data_notices
 from gaussea.data.corrupt import CorruptionSpec, corrupt_pair
 from gaussea.data.kgpair import KGPair, Split
@@ -130,6 +130,35 @@ def evaluate_model(model: AlignmentModel, links: np.ndarray, cfg: RunConfig,
                              decoder=cfg.eval.decoder, sinkhorn_tau=cfg.eval.sinkhorn_tau,
                              sinkhorn_iterations=cfg.eval.sinkhorn_iterations)
     return out
+
+
+def with_sinkhorn_tau_from_valid(model: AlignmentModel, split: Split, cfg: RunConfig, *,
+                                 evaluate: Callable[..., dict] = evaluate_alignment) -> tuple[RunConfig, dict | None]:
+    """``cfg`` with a null ``eval.sinkhorn_tau`` chosen on the validation links, and the record of the choice.
+
+    The temperature that maximises valid x valid H@1 with the Sinkhorn decoder among ``SINKHORN_TAU_GRID`` (ties:
+    the lower); test links are not read. Any other configuration is returned as it is, with no record.
+    """
+    if cfg.eval.decoder != "sinkhorn" or cfg.eval.sinkhorn_tau is not None:
+        return cfg, None
+    check_sinkhorn_validation(cfg, split)
+    left, right = _on_cpu(model.entity_embeddings())
+    scores = {}
+    for tau in SINKHORN_TAU_GRID:
+        scores[tau] = evaluate(left, right, split.valid, mode="test", similarity=cfg.eval.similarity,
+                               ks=cfg.eval.ks, chunk_size=cfg.eval.chunk_size, decoder="sinkhorn", sinkhorn_tau=tau,
+                               sinkhorn_iterations=cfg.eval.sinkhorn_iterations)["hits@1"]
+    best = max(SINKHORN_TAU_GRID, key=lambda tau: (scores[tau], -tau))
+    record = {"chosen": best, "valid_hits@1": {str(tau): h1 for tau, h1 in scores.items()},
+              "valid_links": len(split.valid)}
+    return replace(cfg, eval=replace(cfg.eval, sinkhorn_tau=best)), record
+
+
+def check_sinkhorn_validation(cfg: RunConfig, split: Split) -> None:
+    """A temperature to be chosen on validation links needs some: refused before training otherwise."""
+    if cfg.eval.decoder == "sinkhorn" and cfg.eval.sinkhorn_tau is None and not len(split.valid):
+        raise ValueError("eval.sinkhorn_tau=null chooses Sinkhorn's temperature on the validation links, and the run "
+                         "has none: set data.valid_ratio (e.g. --valid-ratio 0.1) or a temperature")
 
 
 def per_space_metrics(model: AlignmentModel, links: np.ndarray, cfg: RunConfig, *,
@@ -283,6 +312,21 @@ def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, r
     return result
 
 
+def check_bootstrapping(cfg: RunConfig) -> None:
+    """``train.iterative_rounds`` needs a model that takes new pairs: refused before anything is written."""
+    model_class = model_builders()[cfg.model_name]
+    if cfg.train.iterative_rounds and not getattr(model_class, "supports_bootstrapping", False):
+        takers = sorted(name for name, cls in model_builders().items() if getattr(cls, "supports_bootstrapping", False))
+        raise ValueError(f"train.iterative_rounds={cfg.train.iterative_rounds}: the {cfg.model_name} model cannot "
+                         f"take bootstrapped pairs (models that can: {', '.join(takers)}; propagation has its own "
+                         f"model.options.iterative_rounds)")
+
+
+def is_iterative(model: torch.nn.Module, cfg: RunConfig) -> bool:
+    """Whether the run's results come from pairs the model proposed itself (kept apart in every table)."""
+    return bool(getattr(model, "iterative", False)) or cfg.train.iterative_rounds > 0
+
+
 def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim, *, resume: bool, overwrite: bool,
                  keep_checkpoint: bool, distributed: DistContext | None,
                  notify: Callable[[str], None] | None) -> RunResult:
@@ -293,6 +337,7 @@ def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim,
         run_device(cfg.train.device, distributed)  # a bad device fails here, before anything is written
     if not resume:  # null epochs become the model's defaults, saved resolved (a resumed run keeps its own)
         cfg = replace(cfg, train=with_model_epochs(cfg.train, model_builders()[cfg.model_name]))
+        check_bootstrapping(cfg)
     cfg = _on_main(distributed, partial(prepare_run_dir, run_dir, cfg, resume, overwrite))
     if cfg.train.threads:  # the run's (on --resume the saved) count, set before anything computes or is recorded
         torch.set_num_threads(cfg.train.threads)
@@ -314,6 +359,7 @@ def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim,
     pair = load_pair(cfg)
     split = choose_split(cfg, pair)
     check_before_training(pair, split, cfg.model.modalities)
+    check_sinkhorn_validation(cfg, split)
     if main and notify is not None:
         for line in data_notices(pair, split, cfg.model.modalities, dataset=cfg.data.dataset,
                                  data_dir=cfg.data.data_dir):
@@ -346,6 +392,7 @@ def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim,
     model.eval()
     t_eval = time.perf_counter()
     with torch.no_grad():
+        cfg, tau_choice = with_sinkhorn_tau_from_valid(model, split, cfg, evaluate=evaluate)
         test_metrics = evaluate_model(model, split.test, cfg, evaluate=evaluate)
     metrics = {
         "model": cfg.model_name,
@@ -353,9 +400,10 @@ def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim,
         "data_dir": pair.meta.get("data_dir"),
         "modalities": list(cfg.model.modalities),
         "split": {**split.description, **split.sizes()},
-        "iterative": bool(getattr(model, "iterative", False)),
+        "iterative": is_iterative(model, cfg),
         "uses_names": False,
         "test": test_metrics,
+        **({"sinkhorn_tau_chosen_on_valid": tau_choice} if tau_choice else {}),
         "epochs_completed": state.epoch,
         "stopped_early": state.stopped_early,
         "budget_exhausted": state.budget_exhausted,
@@ -427,7 +475,11 @@ def evaluate_run(run_dir: str | Path, similarity: str | None = None, csls_k: int
     if modes:
         cfg.eval.modes = tuple(modes)
     with torch.no_grad():
-        return evaluate_model(model, split.test, cfg)
+        cfg, tau_choice = with_sinkhorn_tau_from_valid(model, split, cfg)
+        metrics = evaluate_model(model, split.test, cfg)
+    for mode_metrics in metrics.values() if tau_choice else ():
+        mode_metrics["sinkhorn_tau_chosen_on_valid"] = tau_choice
+    return metrics
 
 
 __all__ = ["RunResult", "run", "evaluate_run", "load_run_model", "Embeddings"]

@@ -43,6 +43,7 @@ from gaussea.ioutil import atomic_write_text
 from gaussea.loggers import EpochLogger
 from gaussea.memory import keep_freed_memory
 from gaussea.models.base import AlignmentModel
+from gaussea.models.matching import bootstrap_round
 from gaussea.models.tables import GaussianTable
 from gaussea.optim import LazyAdam, fused_adam_supported
 
@@ -119,7 +120,7 @@ class TrainState:
     evals_without_improvement: int = 0
     stopped_early: bool = False
     budget_exhausted: bool = False
-    train_seconds: float = 0.0  # wall-clock spent in epochs so far (summed over resumed sessions)
+    train_seconds: float = 0.0  # wall-clock spent in epochs so far (summed over resumed invocations)
     log: list[dict] = field(default_factory=list)
 
 
@@ -217,7 +218,19 @@ class Trainer:
         no losses trains for none."""
         if not self.model.loss_names():
             return 0
+        return self.base_epochs + self.cfg.iterative_rounds * self.cfg.iterative_epochs
+
+    @property
+    def base_epochs(self) -> int:
+        """The epochs before any iterative bootstrapping round."""
         return self.cfg.stage1_epochs + self.cfg.stage2_epochs
+
+    def bootstraps_before(self, epoch: int) -> bool:
+        """Whether a bootstrapping round opens 1-based ``epoch``: the first after the base epochs, then every
+        ``iterative_epochs`` (a function of the epoch alone, so a resumed run and every replica agree)."""
+        after = epoch - 1 - self.base_epochs
+        return after >= 0 and after % self.cfg.iterative_epochs == 0 and after // self.cfg.iterative_epochs < \
+            self.cfg.iterative_rounds
 
     def stage_of(self, epoch: int) -> int:
         """Stage of 1-based ``epoch``: the first ``stage1_epochs`` are stage 1 for two-stage models."""
@@ -280,9 +293,15 @@ class Trainer:
         while self.state.epoch < total and not (self.state.stopped_early or self.state.budget_exhausted):
             epoch = self.state.epoch + 1
             t0 = time.perf_counter()
+            added = None
+            if self.bootstraps_before(epoch):
+                self.model.eval()
+                added = bootstrap_round(self.model)
             losses = self.run_epoch(epoch)
             seconds = time.perf_counter() - t0
             record: dict = {"epoch": epoch, "stage": self.stage_of(epoch), "seconds": seconds, "loss": losses}
+            if added is not None:
+                record["bootstrapped_pairs"] = added
             self.state.epoch = epoch
             self.state.train_seconds += seconds
             if self.cfg.max_seconds is not None and self.state.train_seconds >= self.cfg.max_seconds:

@@ -1,6 +1,6 @@
 """``gaussea align RUN_DIR --out FILE``: predicted counterparts for every entity of the source graph.
 
-The work is in :func:`gaussea.matching.align`; this module only maps flags onto it and prints a summary
+The work is in :func:`gaussea.alignment.align`; this module only maps flags onto it and prints a summary
 (rows written, the known pairs kept fixed, matched sources, and how many of the run's test links the first
 choices reproduce, a sanity check that the file agrees with the run's Hits@1 in the ``all`` candidate mode,
 with the known pairs' ends excluded unless ``--realign-known``).
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gaussea.matching import DEFAULT_CANDIDATES, DIRECTIONS, ONE_TO_ONE_METHODS
+from gaussea.alignment import DEFAULT_CANDIDATES, DIRECTIONS, ONE_TO_ONE_METHODS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -42,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_align(args: argparse.Namespace) -> int:
-    from gaussea.matching import align, link_accuracy, read_links
+    from gaussea.alignment import align, link_accuracy, read_links
 
     entities = None
     if args.entities:

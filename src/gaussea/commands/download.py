@@ -41,6 +41,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from gaussea.errors import ChecksumError, DownloadError  # noqa: F401 - raised here, re-exported
 from gaussea.ioutil import atomic_write_json, atomic_write_text, sha256_file
 
 DATASETS: tuple[str, ...] = ("fb15k-db15k", "fb15k-yago15k", "dbp15k", "d_y_15k_v1")
@@ -48,14 +49,6 @@ CHUNK = 1 << 20
 HTTP_TIMEOUT = 60.0
 USER_AGENT = "gaussea-download/0.1"
 STATE_FILE = "download.json"
-
-
-class DownloadError(ValueError):
-    """A file could not be fetched or failed verification (a ValueError: the CLI prints one line, exit 2)."""
-
-
-class ChecksumError(DownloadError):
-    """A fetched file's size or sha256 differs from the manifest; the bad file has been removed."""
 
 
 @dataclass(frozen=True)

@@ -204,7 +204,7 @@ def _names(run_dir: str | Path) -> dict[str, list[str]] | None:
 
 def _link_roles(run_dir: Path, side: str, entity: str) -> list[tuple[str, str]]:
     """``(split, counterpart)`` of every reference link of the run's split that involves ``entity``."""
-    from gaussea.matching import read_links
+    from gaussea.alignment import read_links
 
     out = []
     for split in ("train", "valid", "test"):
@@ -221,7 +221,7 @@ def explain_entity(run_dir: str | Path, entity: str, candidates: int = 5) -> lis
 
     One dict per graph that has an entity of that name (usually one).
     """
-    from gaussea.matching import RunEmbeddings, align
+    from gaussea.alignment import RunEmbeddings, align
 
     run_dir = Path(run_dir)
     run = RunEmbeddings.load(run_dir)

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from gaussea.errors import MissingDependencyError
 from gaussea.ioutil import atomic_write_bytes, atomic_write_text
-from gaussea.matching import MissingDependencyError
 
 MAX_K = 50
 FIG_DPI = 100
@@ -71,8 +71,8 @@ def read_train_log(run_dir: Path) -> list[dict]:
 
 def hits_curve(run_dir: Path, max_k: int = MAX_K) -> dict[str, np.ndarray]:
     """Hits@k for ``k = 1..max_k`` on the run's test links, per candidate mode of its eval config."""
+    from gaussea.alignment import RunEmbeddings, read_links
     from gaussea.evaluate.ranking import alignment_ranks
-    from gaussea.matching import RunEmbeddings, read_links
 
     run = RunEmbeddings.load(run_dir)
     links = read_links(run_dir / "split" / "test_links")

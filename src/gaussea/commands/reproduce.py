@@ -60,7 +60,7 @@ DATASET_NOTES = {
     "synthetic": "the embedded synthetic benchmark (gaussea.data.synthetic), not a published dataset.",
 }
 METRICS = ("hits@1", "hits@5", "hits@10", "mr", "mrr")
-# Configuration keys that may differ between sessions of one run without changing its result.
+# Configuration keys that may differ between the invocations that resume one run without changing its result.
 RUNTIME_KEYS = {("train", "progress"), ("train", "threads"), ("train", "device"), ("train", "checkpoint_every"),
                 ("data", "data_dir")}
 

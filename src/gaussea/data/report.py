@@ -12,9 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-class DataError(ValueError):
-    """Bad input data. The message always names the file (and line, when there is one)."""
+from gaussea.errors import DataError  # noqa: F401 - raised here, re-exported
 
 
 @dataclass(frozen=True)

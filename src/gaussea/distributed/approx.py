@@ -18,8 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gaussea.errors import MissingDependencyError
 from gaussea.evaluate.similarity import Embeddings
-from gaussea.matching import MissingDependencyError
 
 INDEX_KINDS = ("ivf", "hnsw")
 

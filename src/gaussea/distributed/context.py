@@ -152,7 +152,7 @@ def exit_now(code: int) -> NoReturn:
     Measured with the two-node loopback launch of tests/test_distributed.py (bench/probes/torchrun_exit.py,
     bench/results/tuning/2026-11-24-s10/torchrun_exit-*.json): before, 2 of 20 launches aborted so (rank 1, after
     rank 0 had written the whole run directory), after, 0 of 40. torchrun then reports the run as failed and the
-    other node's agent waits out its 300 s exit barrier: the intermittent CI timeout of sessions 7-9. Every
+    other node's agent waits out its 300 s exit barrier, an intermittent CI timeout. Every
     output is written (atomically) and every log closed before this is called, so nothing the skipped teardown
     would do is needed.
     """

@@ -1,7 +1,7 @@
 """Start a small process group on this machine without torchrun: for tests and benchmarks.
 
 The parent process hosts the rendezvous store on a port the OS picks (port 0), so concurrent runs (parallel
-test sessions, another benchmark) can never collide on a fixed port; the children connect to it, join a gloo
+test runs, another benchmark) can never collide on a fixed port; the children connect to it, join a gloo
 group, run ``fn(context, *args)`` and hand back its return value.
 """
 

@@ -139,7 +139,7 @@ def assignment_hits(scores: torch.Tensor, gold_cols: torch.Tensor, query_rows: t
     try:
         from scipy.optimize import linear_sum_assignment
     except ImportError:
-        from gaussea.matching import MissingDependencyError
+        from gaussea.errors import MissingDependencyError
 
         raise MissingDependencyError("eval.decoder='hungarian' needs scipy: pip install 'gaussea[scipy]' "
                                      "(or use eval.decoder='csls' / 'sinkhorn')") from None

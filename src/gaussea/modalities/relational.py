@@ -8,10 +8,8 @@ uses the sum, so the sum it is (DESIGN.md §1).
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from gaussea.gaussian import kl
-from gaussea.models.inputs import triple_keys
 
 
 def kg2e_score(
@@ -30,7 +28,8 @@ Gaussian = tuple[torch.Tensor, torch.Tensor]
 def kg2e_corrupted_scores(other: Gaussian, tail: Gaussian, rel: Gaussian, corrupt_head: torch.Tensor) -> torch.Tensor:
     """KG2E scores ``(b, 1 + k)`` of each positive (column 0) and its ``k`` corruptions, from shared rows.
 
-    A negative keeps its positive's relation and one of its entities (:meth:`NegativeSampler.corrupt`), so the
+    A negative keeps its positive's relation and one of its entities
+    (:meth:`gaussea.samplers.negatives.NegativeSampler.corrupt`), so the
     rows are passed once: ``other`` is ``(b, 1 + k, d)``, column 0 the positive's head and column ``j`` the
     entity drawn for negative ``j``, which replaced the head where ``corrupt_head[:, j - 1]`` (``(b, k)``) and
     the tail elsewhere; ``tail`` and ``rel`` are ``(b, d)``. Variances are per element (same shapes as the
@@ -151,125 +150,3 @@ def margin_ranking(pos: torch.Tensor, neg: torch.Tensor, margin: float, mask: to
     """
     hinge = torch.relu(margin - pos.unsqueeze(1) + neg) * mask
     return hinge.sum() / mask.sum().clamp_min(1)
-
-
-def random_same_graph(entities: torch.Tensor, side_of_entity: torch.Tensor, num_left: int,
-                      generator: torch.Generator) -> torch.Tensor:
-    """A uniformly drawn entity of the same graph as each of ``entities`` (unfiltered).
-
-    ``generator`` is a CPU generator whatever the device of ``entities``: the uniforms are drawn there and moved,
-    so the draws (and a resumed run's stream) are the same on every device.
-    """
-    return uniform_in_side_block(side_of_entity[entities] != 0, num_left, int(side_of_entity.shape[0]), generator)
-
-
-def uniform_in_side_block(right: torch.Tensor, num_left: int, num_total: int,
-                          generator: torch.Generator) -> torch.Tensor:
-    """Per row, an index drawn uniformly from ``[0, num_left)`` (``right`` False) or ``[num_left, num_total)``.
-
-    The one draw behind every same-graph corruption: ids (or a pool listed left graph first) are laid out left
-    block then right block. Uniforms come from the CPU ``generator`` and are moved to ``right``'s device.
-    """
-    size = torch.where(right, num_total - num_left, num_left).clamp_min(1)
-    start = torch.where(right, num_left, 0)
-    return start + uniform_below(size, generator)
-
-
-def uniform_below(size: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Per element of ``size`` (positive integers), an index drawn uniformly from ``[0, size)``: the one draw behind
-    every corruption, uniform or among neighbours. Uniforms come from the CPU ``generator``, moved to the device."""
-    u = torch.rand(size.shape, generator=generator).to(size.device)
-    return (u * size).long().clamp_max(size - 1)
-
-
-class NegativeSampler(nn.Module):
-    """Corrupts head or tail with an entity of the *same graph*, filtering known positives.
-
-    Known positives are the training triples after the exchange strategy (the paper's ``D+``). Filtering is a
-    binary search in the sorted keys of ``D+``, so a batch costs ``O(b k log |D+|)`` and no Python loops.
-    A module only so that ``model.to(device)`` moves its tables (the positives' tables are non-persistent
-    buffers: rebuilt from the data, not in checkpoints); random draws come from the CPU generator passed
-    to :meth:`sample` (see :func:`random_same_graph`).
-
-    The replacing entity is drawn uniformly from its graph, or — with ``neighbour_share`` > 0, once
-    :meth:`refresh_neighbours` has been called — uniformly from the ``neighbour_share`` x |graph| entities nearest
-    (by cosine) to the entity it replaces: BootEA's truncated sampling. The neighbour lists are a persistent
-    buffer (``int32``), so a checkpoint carries them and a resumed run samples exactly as an uninterrupted one.
-    Only resuming needs them: a finished run's ``model.pt`` leaves them out (:data:`RESUME_ONLY_BUFFERS`).
-    """
-
-    # Buffers that only continuing the training needs (gaussea.train.final_state_dict leaves them out).
-    RESUME_ONLY_BUFFERS = ("neighbours", "neighbours_ready")
-
-    def __init__(self, positives: torch.Tensor, side_of_entity: torch.Tensor, num_left: int,
-                 num_relations: int, neighbour_share: float = 0.0) -> None:
-        super().__init__()
-        if not 0.0 <= neighbour_share <= 1.0:
-            raise ValueError(f"neighbour_share must be in [0, 1], got {neighbour_share}")
-        self.num_entities = int(side_of_entity.shape[0])
-        self.num_left = num_left
-        self.num_relations = num_relations
-        self.register_buffer("side_of_entity", side_of_entity, persistent=False)
-        self.register_buffer("sorted_keys", torch.sort(triple_keys(positives, self.num_entities,
-                                                                   num_relations)).values, persistent=False)
-        self.truncated = neighbour_share > 0
-        if self.truncated:
-            # per graph: how many neighbours each of its entities keeps (at least 1, at most the others)
-            sizes = (num_left, self.num_entities - num_left)
-            self.neighbour_counts = tuple(max(1, min(int(neighbour_share * m), m - 1)) for m in sizes)
-            width = max(self.neighbour_counts)
-            self.register_buffer("neighbours", torch.zeros((self.num_entities, width), dtype=torch.int32))
-            self.register_buffer("neighbours_ready", torch.zeros((), dtype=torch.bool))
-
-    @torch.no_grad()
-    def refresh_neighbours(self, embedding: torch.Tensor, chunk: int = 1024) -> None:
-        """Recompute each entity's nearest entities of its own graph (cosine of ``embedding`` rows, itself
-        excluded), in chunks of ``chunk`` rows: memory O(chunk x |graph|), never a full n x n matrix."""
-        if not self.truncated:
-            raise RuntimeError("refresh_neighbours: this sampler draws uniformly (neighbour_share = 0)")
-        x = torch.nn.functional.normalize(embedding.detach().float(), dim=-1)
-        bounds = ((0, self.num_left), (self.num_left, self.num_entities))
-        for (lo, hi), count in zip(bounds, self.neighbour_counts, strict=True):
-            if hi - lo < 2:
-                continue
-            block = x[lo:hi]
-            for start in range(lo, hi, chunk):
-                stop = min(start + chunk, hi)
-                sim = x[start:stop] @ block.T
-                rows = torch.arange(stop - start, device=sim.device)
-                sim[rows, rows + (start - lo)] = float("-inf")
-                top = sim.topk(count, dim=1).indices + lo
-                self.neighbours[start:stop, :count] = top.to(torch.int32)
-        self.neighbours_ready.fill_(True)
-
-    def _replacement(self, old: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """An entity to put in place of each of ``old``: uniform in its graph, or among its neighbours."""
-        if not (self.truncated and bool(self.neighbours_ready)):
-            return random_same_graph(old, self.side_of_entity, self.num_left, generator)
-        right = self.side_of_entity[old] != 0
-        count = torch.where(right, self.neighbour_counts[1], self.neighbour_counts[0])
-        return self.neighbours[old, uniform_below(count, generator)].long()
-
-    def sample(self, batch: torch.Tensor, k: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return negatives ``(b, k, 3)`` and a float mask ``(b, k)`` that is 0 for filtered ones."""
-        neg, mask, _, _ = self.corrupt(batch, k, generator)
-        return neg, mask
-
-    def corrupt(self, batch: torch.Tensor, k: int, generator: torch.Generator
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """:meth:`sample`, also saying which column each negative replaced and by which entity.
-
-        Returns negatives ``(b, k, 3)``, the mask ``(b, k)``, ``corrupt_head`` ``(b, k)`` (True: the head was
-        replaced, else the tail) and the drawn entities ``(b, k)``. A negative shares its positive's relation and
-        one entity, so a scorer that knows this gathers only the new entity (:func:`kg2e_corrupted_scores`).
-        """
-        neg = batch.unsqueeze(1).expand(-1, k, -1).clone()
-        corrupt_head = torch.rand(neg.shape[:2], generator=generator).to(batch.device) < 0.5
-        col = torch.where(corrupt_head, 0, 2)
-        old = torch.gather(neg, 2, col.unsqueeze(-1)).squeeze(-1)
-        new = self._replacement(old, generator)
-        neg.scatter_(2, col.unsqueeze(-1), new.unsqueeze(-1))
-        keys = triple_keys(neg, self.num_entities, self.num_relations)
-        pos = torch.searchsorted(self.sorted_keys, keys).clamp_max(len(self.sorted_keys) - 1)
-        known = self.sorted_keys[pos] == keys
-        return neg, (~known).float(), corrupt_head, new

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from gaussea.config import TrainConfig
-from gaussea.evaluate import Embeddings
+from gaussea.embeddings import Embeddings
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.schedules import shuffled_batches
 
@@ -39,6 +39,9 @@ class AlignmentModel(nn.Module, ABC):
     # Whether the model implements ``model.negative_sampling = "truncated"`` (refreshes its sampler's neighbour
     # lists in :meth:`before_epoch`); :func:`gaussea.models.build_model` refuses the setting for the others.
     supports_truncated_negatives: bool = False
+    # Whether the model can take pairs proposed from its own predictions between epochs (iterative bootstrapping,
+    # ``train.iterative_rounds``): it implements :meth:`add_seed_pairs`. The run refuses the setting for the others.
+    supports_bootstrapping: bool = False
 
     def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> AlignmentModel:
         """``nn.Module._apply`` (behind ``to`` / ``cuda`` / ``cpu``), extended to the model's ``inputs``.
@@ -92,6 +95,15 @@ class AlignmentModel(nn.Module, ABC):
         """
         own = self.batch_size(name)
         return shuffled_batches(self.num_items(name), cfg.batch_size if own is None else own, generator)
+
+    def known_pairs(self) -> torch.Tensor:
+        """Global-id pairs bootstrapping must not propose again: the seed pairs and any added before."""
+        return self.inputs.train_pairs
+
+    def add_seed_pairs(self, pairs: torch.Tensor) -> None:
+        """Train on ``pairs`` (global ids, ``(p, 2)``) too from now on, and keep them in the model's state (a resumed
+        run continues with them). Only models with ``supports_bootstrapping``."""
+        raise NotImplementedError(f"the {type(self).__name__} model cannot take bootstrapped pairs")
 
     def batch_size(self, name: str) -> int | None:
         """Items per step of loss ``name`` when the model fixes it (None: the trainer's ``TrainConfig`` decides).

@@ -32,20 +32,16 @@ import torch
 import torch.nn.functional as F
 
 from gaussea.config import ModelConfig
-from gaussea.evaluate import Embeddings
+from gaussea.embeddings import Embeddings
 from gaussea.gaussian import kl
 from gaussea.modalities.numerical import NumericEncoder
-from gaussea.modalities.relational import (
-    NegativeSampler,
-    kg2e_corrupted_scores,
-    margin_ranking,
-    uniform_in_side_block,
-)
+from gaussea.modalities.relational import kg2e_corrupted_scores, margin_ranking
 from gaussea.modalities.visual import ImageEncoder
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs, exchange_triples
 from gaussea.models.owners import RowsByOwner
 from gaussea.models.tables import GaussianTable
+from gaussea.samplers.negatives import NegativeSampler, uniform_in_side_block
 from gaussea.schedules import RelationallyPaced
 
 LOSS_MODALITY = {"rel": "r", "vis": "v", "num": "n"}

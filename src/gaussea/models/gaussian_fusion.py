@@ -35,8 +35,8 @@ import numpy as np
 import torch
 
 from gaussea.config import ModelConfig
+from gaussea.embeddings import Embeddings
 from gaussea.encoders.numeric_sketch import NumericSketchParams, numeric_sketch
-from gaussea.evaluate import Embeddings
 from gaussea.models.base import AlignmentModel
 from gaussea.models.graph_encoder import GraphEncoder, GraphEncoderParams
 from gaussea.models.inputs import AlignmentInputs
@@ -112,6 +112,7 @@ class GaussianFusion(AlignmentModel):
     # One stage. 20 epochs: the synthetic benchmark's validation MRR levels off there (bench/results/gaussian-fusion);
     # the real benchmarks' budgets, also chosen on validation, are in bench/bench_fusion.py.
     default_epochs = (20, 0)
+    supports_bootstrapping = True  # train.iterative_rounds: see add_seed_pairs
 
     def __init__(self, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator,
                  params: GaussianFusionParams | None = None) -> None:
@@ -152,6 +153,24 @@ class GaussianFusion(AlignmentModel):
     def after_step(self, name: str) -> None:
         self._cache.clear()  # the relational means moved: the modal means and variances are stale
 
+    # --- iterative bootstrapping: new pairs train the relational encoder and pair the numbers -------
+    def known_pairs(self) -> torch.Tensor:
+        """The seed pairs (calibration pairs included: never proposed, never trained on) and the bootstrapped."""
+        return torch.cat([self.inputs.train_pairs, self.relational.bootstrapped_pairs])
+
+    def add_seed_pairs(self, pairs: torch.Tensor) -> None:
+        """The relational encoder trains on ``pairs`` and the numbers' attributes are paired on them too. The
+        variances keep the seed pairs alone as known counterparts and calibration (bootstrapped pairs are
+        predictions, not evidence of how far to trust a modality)."""
+        self.relational.add_seed_pairs(pairs)
+        self._cache.clear()
+        self._evidence = None
+
+    def _load_from_state_dict(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._cache.clear()  # the loaded weights (and bootstrapped pairs) make every cached mean stale
+        self._evidence = None
+        super()._load_from_state_dict(*args, **kwargs)
+
     # --- the modal Gaussians --------------------------------------------------------------------
     @torch.no_grad()
     def modal_means(self) -> ModalMeans:
@@ -189,7 +208,7 @@ class GaussianFusion(AlignmentModel):
         if self.use_numbers:
             inp = self.relational.inputs  # the numbers' correspondences, too, come from the encoders' seeds
             sketch = numeric_sketch(inp.num_entities, inp.num_entity, inp.num_attribute, inp.num_value,
-                                    inp.train_pairs, self.params.numeric(),
+                                    self.relational.pairs(), self.params.numeric(),
                                     torch.Generator().manual_seed(self.numeric_seed))
             out.append(("n", sketch.vectors.to(device), sketch.present.to(device)))
         if self.use_images:

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from gaussea.config import ModelConfig
-from gaussea.evaluate import Embeddings
+from gaussea.embeddings import Embeddings
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.matching import combine_for_cosine

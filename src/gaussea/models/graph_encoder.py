@@ -44,8 +44,8 @@ from dataclasses import dataclass
 import torch
 
 from gaussea.config import ModelConfig
+from gaussea.embeddings import Embeddings
 from gaussea.encoders.graph_attention import RelationalGraphEncoder
-from gaussea.evaluate import Embeddings
 from gaussea.losses.retrieval import info_nce_loss, normalised_hard_sample_loss
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
@@ -100,6 +100,7 @@ class GraphEncoder(AlignmentModel):
     # One stage. 20 epochs: the synthetic benchmark's validation MRR levels off there (bench/results/gaussian-fusion);
     # the real benchmarks' budgets, also chosen on validation, are in bench/bench_fusion.py.
     default_epochs = (20, 0)
+    supports_bootstrapping = True  # train.iterative_rounds: see add_seed_pairs
 
     def __init__(self, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator,
                  params: GraphEncoderParams | None = None) -> None:
@@ -111,14 +112,38 @@ class GraphEncoder(AlignmentModel):
                                               p.depth, p.proxy, generator)
         self.label_seed = int(torch.randint(2**62, (1,), generator=generator))
         self.register_buffer("_propagation", None, persistent=False)
+        # Pairs added by iterative bootstrapping (global ids), saved with the weights: a resumed run keeps them.
+        self.register_buffer("bootstrapped_pairs", torch.zeros((0, 2), dtype=torch.long))
+
+    # --- seed pairs -----------------------------------------------------------------------------
+    def pairs(self) -> torch.Tensor:
+        """The pairs the encoder and the propagation train on: the seed pairs, then any bootstrapped ones."""
+        if not len(self.bootstrapped_pairs):
+            return self.inputs.train_pairs
+        return torch.cat([self.inputs.train_pairs, self.bootstrapped_pairs])
+
+    def known_pairs(self) -> torch.Tensor:
+        return self.pairs()
+
+    def add_seed_pairs(self, pairs: torch.Tensor) -> None:
+        self.bootstrapped_pairs = torch.cat([self.bootstrapped_pairs, pairs.to(self.bootstrapped_pairs)])
+        self._propagation = None  # propagated from the seed pairs: recomputed with the new ones
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
+        """Bootstrapped pairs vary in number: the buffer takes the saved one's size (none saved: none added)."""
+        key = prefix + "bootstrapped_pairs"
+        saved = state_dict.setdefault(key, torch.zeros((0, 2), dtype=torch.long))
+        self.bootstrapped_pairs = torch.empty_like(saved, device=self.bootstrapped_pairs.device)
+        self._propagation = None
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # --- training -------------------------------------------------------------------------------
     def loss_names(self) -> list[str]:
-        return ["align"] if len(self.inputs.train_pairs) else []
+        return ["align"] if len(self.pairs()) else []
 
     def num_items(self, name: str) -> int:
         self._check(name)
-        return len(self.inputs.train_pairs)
+        return len(self.pairs())
 
     def batch_size(self, name: str) -> int | None:
         return self.params.batch_pairs
@@ -141,7 +166,7 @@ class GraphEncoder(AlignmentModel):
         if p.dropout > 0:
             keep = torch.rand(emb.shape, generator=generator).to(device) >= p.dropout
             emb = emb * keep / (1 - p.dropout)
-        pairs = self.inputs.train_pairs[idx]
+        pairs = self.pairs()[idx]
         left, right = pairs[:, 0], pairs[:, 1]
         n_left, n = self.inputs.num_left, self.inputs.num_entities
         right_ids = torch.randint(n_left, n, (p.num_sampled,), generator=generator).to(device)
@@ -169,7 +194,7 @@ class GraphEncoder(AlignmentModel):
         """The propagation model's embedding (default options), computed once per model and cached."""
         if self._propagation is None:
             generator = torch.Generator().manual_seed(self.label_seed)
-            views = propagation_views(self.inputs, self.inputs.train_pairs, PropagationParams(), generator)
+            views = propagation_views(self.inputs, self.pairs(), PropagationParams(), generator)
             self._propagation = views.final()
         return self._propagation
 

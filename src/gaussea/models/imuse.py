@@ -38,9 +38,9 @@ from dataclasses import dataclass
 import torch
 
 from gaussea.config import ModelConfig
-from gaussea.evaluate import Embeddings
+from gaussea.embeddings import Embeddings
 from gaussea.modalities.numerical import NumericEncoder
-from gaussea.modalities.relational import margin_ranking, random_same_graph
+from gaussea.modalities.relational import margin_ranking
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs, exchange_triples
 from gaussea.models.matching import combine_for_cosine, mutual_nearest
@@ -51,6 +51,7 @@ from gaussea.models.translational import (
     split_sides,
     unit,
 )
+from gaussea.samplers.negatives import random_same_graph
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from gaussea.config import ModelConfig
-from gaussea.evaluate import Embeddings
+from gaussea.embeddings import Embeddings
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.matching import mutual_nearest

@@ -2,7 +2,8 @@
 
 :func:`mutual_nearest` serves IPTransE's seed expansion and IMUSE's bi-directional global filtering, and
 :func:`propose_mutual_best` the bootstrapping of any model (new seed pairs among the entities no known pair
-covers); both work in row chunks, so they never hold an ``n x m`` similarity matrix.
+covers; :func:`bootstrap_round` is one round of ``train.iterative_rounds``); both work in row chunks, so they
+never hold an ``n x m`` similarity matrix.
 :func:`combine_for_cosine` turns a weighted sum of per-channel cosines into *one* embedding whose cosine is
 that sum, so multi-channel baselines (GCN-Align, IMUSE) are evaluated by the shared evaluator (cosine + CSLS)
 exactly as their papers combine channels, without a model-specific similarity.
@@ -16,6 +17,7 @@ import torch
 
 from gaussea.evaluate.csls import source_radius, target_radius
 from gaussea.evaluate.similarity import PreparedPair, matmul_nt
+from gaussea.models.base import AlignmentModel
 from gaussea.models.translational import unit
 
 CHUNK_ROWS = 2048
@@ -80,6 +82,23 @@ def propose_mutual_best(left: torch.Tensor, right: torch.Tensor, known: torch.Te
         free.append(torch.nonzero(mask).squeeze(1))
     li, ri, _ = mutual_nearest(left[free[0]], right[free[1]], threshold=threshold, csls_k=csls_k)
     return torch.stack([free[0][li], free[1][ri]], 1)
+
+
+@torch.no_grad()
+def bootstrap_round(model: AlignmentModel, csls_k: int | None = 10) -> int:
+    """One round of iterative bootstrapping: the mutual-best pairs (CSLS with ``csls_k``) of ``model``'s entity
+    embeddings among the entities no known pair covers join its training pairs. Returns how many joined.
+
+    Reads the model's embeddings only, never a test or validation link; the runs that use it are labelled
+    iterative.
+    """
+    left, right = model.entity_embeddings()
+    offset = torch.tensor([0, model.inputs.num_left], device=left.mean.device)
+    known = model.known_pairs().to(left.mean.device) - offset
+    new = propose_mutual_best(left.mean, right.mean, known, csls_k=csls_k)
+    if len(new):
+        model.add_seed_pairs(new + offset)
+    return len(new)
 
 
 def combine_for_cosine(blocks: list[tuple[torch.Tensor, float]]) -> torch.Tensor:

@@ -60,7 +60,7 @@ from dataclasses import dataclass
 import torch
 
 from gaussea.config import ModelConfig
-from gaussea.evaluate import Embeddings
+from gaussea.embeddings import Embeddings
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.matching import propose_mutual_best

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gaussea.config import ModelConfig
-from gaussea.evaluate import Embeddings
+from gaussea.embeddings import Embeddings
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.options import resolve_params

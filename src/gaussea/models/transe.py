@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from gaussea.config import ModelConfig
-from gaussea.evaluate import Embeddings
+from gaussea.embeddings import Embeddings
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs, exchange_triples
 from gaussea.models.options import resolve_params

@@ -4,7 +4,7 @@ TransE, MTransE, IPTransE, SEA and IMUSE score a triple the same way (``||h + r 
 filtered same-graph corruptions with the same hinge; GCN-Align ranks seed pairs above corrupted pairs. Keeping
 that here means a fix (to negative filtering, say) reaches every baseline at once, and the baselines differ
 only where their papers make them differ. Negatives and the hinge are those of the Gaussian model
-(:class:`gaussea.modalities.relational.NegativeSampler`, :func:`~gaussea.modalities.relational.margin_ranking`),
+(:class:`gaussea.samplers.negatives.NegativeSampler`, :func:`~gaussea.modalities.relational.margin_ranking`),
 so "filtered, same graph, half head / half tail" means the same thing for every model in a table.
 
 Scores are "higher is better" (``-distance``) to fit ``margin_ranking``. Entity vectors are L2-normalised at
@@ -21,9 +21,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from gaussea.config import ModelConfig
-from gaussea.modalities.relational import NegativeSampler, margin_ranking
+from gaussea.modalities.relational import margin_ranking
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.tables import GaussianTable
+from gaussea.samplers.negatives import NegativeSampler
 
 Lookup = Callable[[torch.Tensor], torch.Tensor]
 PairDistance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gaussea.data.splits import link_name_lines
+from gaussea.errors import MissingDependencyError  # noqa: F401 - raised here, re-exported
 from gaussea.ioutil import atomic_write_text
 
 if TYPE_CHECKING:
@@ -56,13 +57,6 @@ PREDICTED = "predicted"  # origin of a row the model proposed (known rows carry 
 DIRECTIONS: tuple[str, ...] = ("left_to_right", "right_to_left")
 DEFAULT_CANDIDATES = 10
 TSV_HEADER = "source\trank\ttarget\tscore\torigin\n"
-
-
-class MissingDependencyError(ValueError):
-    """An optional dependency is needed for the requested feature.
-
-    A ``ValueError`` so that the CLI prints it as a one-line error (exit status 2) instead of a traceback.
-    """
 
 
 @dataclass
