@@ -45,13 +45,12 @@ import torch
 from gaussea.cli import apply_overrides
 from gaussea.config import SINKHORN_TAU_GRID, RunConfig
 from gaussea.ioutil import atomic_write_json
-from gaussea.models import build_model
-from gaussea.models.inputs import AlignmentInputs
 from gaussea.provenance import now_iso
-from gaussea.runner import corruption_variance_summary, evaluate_model, load_pair, run, with_sinkhorn_tau_from_valid
+from gaussea.runner import corruption_variance_summary, evaluate_model, run, with_sinkhorn_tau_from_valid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_propagation import merge  # noqa: E402
+from fusion_common import on_corrupted_data  # noqa: E402
 from speed_common import git_revision, load_average, machine  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gaussian-fusion"
@@ -110,10 +109,6 @@ def fusion_rows(model, split, cfg: RunConfig, pair, common: dict) -> list[dict]:
                          "variance_by_corruption": summary, "mean_weights": weights})
     model.reweigh(**WEIGHINGS["gaussian"])
     return rows
-
-
-def same_training_inputs(a: AlignmentInputs, b: AlignmentInputs) -> bool:
-    return torch.equal(a.triples, b.triples) and torch.equal(a.train_pairs, b.train_pairs)
 
 
 def fusion_config(spec: dict, split_index: int, args: argparse.Namespace, iterative_rounds: int = 0) -> RunConfig:
@@ -176,14 +171,7 @@ def measure(name: str, spec: dict, split_index: int, args: argparse.Namespace, w
     rows, result, base = trained_rows(name, cfg, split_index, workdir / f"{name}-s{split_index}")
     model, split = result.model, result.split
     for corruption in spec["corruptions"]:
-        ccfg = replace(cfg, data=replace(cfg.data, corrupt=corruption))
-        pair = load_pair(ccfg)
-        inputs = AlignmentInputs.build(pair, split)
-        corrupted = build_model("gaussian_fusion", inputs, ccfg.model, torch.Generator().manual_seed(cfg.train.seed))
-        if not same_training_inputs(corrupted.relational.inputs, model.relational.inputs):
-            raise RuntimeError("corruption changed what training reads; the shared weights would be wrong")
-        corrupted.load_state_dict(model.state_dict())
-        corrupted.eval()
+        ccfg, pair, corrupted = on_corrupted_data(model, cfg, split, corruption)
         rows += fusion_rows(corrupted, split, ccfg, pair, {**base, "corruption": corruption,
                                                             "corruption_meta": pair.meta.get("corruption")})
     rows += propagation_rows(cfg, base, workdir / f"{name}-s{split_index}-propagation")

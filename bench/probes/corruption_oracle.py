@@ -16,20 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from gaussea.evaluate import Embeddings, evaluate_alignment
 from gaussea.ioutil import atomic_write_json
-from gaussea.models import build_model
-from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.precision_fusion import fuse, precision_weights
 from gaussea.provenance import now_iso
-from gaussea.runner import load_pair, load_run_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fusion_common import on_corrupted_data, validation_run  # noqa: E402
 from speed_common import git_revision, machine  # noqa: E402
 
 WEIGHINGS = {"point": 0, "gaussian": 1}  # name -> variance_rounds
@@ -55,10 +52,7 @@ def main() -> None:
     p.add_argument("--side", default="right")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    cfg, _, split, model = load_run_model(Path(args.run_dir))
-    if not len(split.valid):
-        raise SystemExit(f"{args.run_dir}: the run has no validation slice")
+    cfg, _, split, model = validation_run(args.run_dir, args.threads)
     nl = model.inputs.num_left
     clean = {}
     for name, rounds in WEIGHINGS.items():
@@ -66,12 +60,7 @@ def main() -> None:
         clean[name] = valid_hits1(model.fusion().fused, nl, split.valid)
     rows = []
     for share in (float(x) for x in args.shares.split(",")):
-        ccfg = replace(cfg, data=replace(cfg.data, corrupt={"numeric": share, "side": args.side}))
-        cpair = load_pair(ccfg)
-        corrupted = build_model(cfg.model_name, AlignmentInputs.build(cpair, split), ccfg.model,
-                                torch.Generator().manual_seed(cfg.train.seed))
-        corrupted.load_state_dict(model.state_dict())
-        corrupted.eval()
+        ccfg, cpair, corrupted = on_corrupted_data(model, cfg, split, {"numeric": share, "side": args.side})
         bad = swapped_mask(cpair.meta["corrupted_numeric"], nl, corrupted.inputs.num_entities)
         modal = corrupted.modal_means()
         numbers = modal.names.index("n")

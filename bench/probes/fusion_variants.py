@@ -13,20 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
-
-import torch
 
 from gaussea.evaluate import Embeddings, evaluate_alignment
 from gaussea.ioutil import atomic_write_json
-from gaussea.models import build_model
 from gaussea.models.gaussian_fusion import GaussianFusionParams
-from gaussea.models.inputs import AlignmentInputs
 from gaussea.provenance import now_iso
-from gaussea.runner import corruption_variance_summary, load_pair, load_run_model
+from gaussea.runner import corruption_variance_summary
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fusion_common import on_corrupted_data, validation_run  # noqa: E402
 from speed_common import git_revision, machine  # noqa: E402
 
 VARIANTS = (
@@ -46,17 +42,10 @@ def main() -> None:
     p.add_argument("--corrupt", help="data.corrupt as JSON")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    cfg, pair, split, model = load_run_model(Path(args.run_dir))
-    if not len(split.valid):
-        raise SystemExit(f"{args.run_dir}: the run has no validation slice")
+    cfg, pair, split, model = validation_run(args.run_dir, args.threads)
     models = [("clean", pair, model)]
     if args.corrupt:
-        ccfg = replace(cfg, data=replace(cfg.data, corrupt=json.loads(args.corrupt)))
-        cpair = load_pair(ccfg)
-        corrupted = build_model(cfg.model_name, AlignmentInputs.build(cpair, split), ccfg.model,
-                                torch.Generator().manual_seed(cfg.train.seed))
-        corrupted.load_state_dict(model.state_dict())
+        _, cpair, corrupted = on_corrupted_data(model, cfg, split, json.loads(args.corrupt))
         models.append((args.corrupt, cpair, corrupted))
     nl = model.inputs.num_left
     defaults = {k: getattr(GaussianFusionParams(), k) for k in ("variance_rounds", "entity_variances", "temperature")}
