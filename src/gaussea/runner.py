@@ -314,9 +314,9 @@ def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, r
 
 def check_bootstrapping(cfg: RunConfig) -> None:
     """``train.iterative_rounds`` needs a model that takes new pairs: refused before anything is written."""
-    model_class = model_builders()[cfg.model_name]
-    if cfg.train.iterative_rounds and not getattr(model_class, "supports_bootstrapping", False):
-        takers = sorted(name for name, cls in model_builders().items() if getattr(cls, "supports_bootstrapping", False))
+    builders = model_builders()
+    if cfg.train.iterative_rounds and not builders[cfg.model_name].supports_bootstrapping:
+        takers = sorted(name for name, cls in builders.items() if cls.supports_bootstrapping)
         raise ValueError(f"train.iterative_rounds={cfg.train.iterative_rounds}: the {cfg.model_name} model cannot "
                          f"take bootstrapped pairs (models that can: {', '.join(takers)}; propagation has its own "
                          f"model.options.iterative_rounds)")
@@ -335,7 +335,7 @@ def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim,
     t_start = time.perf_counter()
     if not resume:
         run_device(cfg.train.device, distributed)  # a bad device fails here, before anything is written
-    if not resume:  # null epochs become the model's defaults, saved resolved (a resumed run keeps its own)
+        # Null epochs become the model's defaults, saved resolved (a resumed run keeps its own).
         cfg = replace(cfg, train=with_model_epochs(cfg.train, model_builders()[cfg.model_name]))
         check_bootstrapping(cfg)
     cfg = _on_main(distributed, partial(prepare_run_dir, run_dir, cfg, resume, overwrite))

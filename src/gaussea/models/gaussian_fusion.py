@@ -109,9 +109,7 @@ def mean_image_features(inputs: AlignmentInputs) -> tuple[torch.Tensor, torch.Te
 class GaussianFusion(AlignmentModel):
     """The ``gaussian_fusion`` model (see the module docstring)."""
 
-    # One stage. 20 epochs: the synthetic benchmark's validation MRR levels off there (bench/results/gaussian-fusion);
-    # the real benchmarks' budgets, also chosen on validation, are in bench/bench_fusion.py.
-    default_epochs = (20, 0)
+    default_epochs = GraphEncoder.default_epochs  # training is the relational encoder's
     supports_bootstrapping = True  # train.iterative_rounds: see add_seed_pairs
 
     def __init__(self, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator,
@@ -163,13 +161,17 @@ class GaussianFusion(AlignmentModel):
         variances keep the seed pairs alone as known counterparts and calibration (bootstrapped pairs are
         predictions, not evidence of how far to trust a modality)."""
         self.relational.add_seed_pairs(pairs)
-        self._cache.clear()
-        self._evidence = None
+        self._drop_caches()
 
     def _load_from_state_dict(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        self._cache.clear()  # the loaded weights (and bootstrapped pairs) make every cached mean stale
-        self._evidence = None
+        self._drop_caches()  # the loaded weights (and bootstrapped pairs) make every cached mean stale
         super()._load_from_state_dict(*args, **kwargs)
+
+    def _drop_caches(self) -> None:
+        """Forget every cached mean and fusion, the numbers and pictures included (they depend on the seed pairs
+        and the device): recomputed on the next read."""
+        self._cache.clear()
+        self._evidence = None
 
     # --- the modal Gaussians --------------------------------------------------------------------
     @torch.no_grad()
@@ -217,8 +219,7 @@ class GaussianFusion(AlignmentModel):
 
     def _apply(self, fn, recurse: bool = True):  # type: ignore[no-untyped-def]
         """Moving the model (``to`` / ``cuda``) drops every cached mean: they were computed on the old device."""
-        self._cache.clear()
-        self._evidence = None
+        self._drop_caches()
         return super()._apply(fn, recurse)
 
     @torch.no_grad()
