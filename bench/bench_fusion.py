@@ -56,10 +56,12 @@ from speed_common import git_revision, load_average, machine  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results" / "gaussian-fusion"
 VALID_RATIO = 0.1
 # Rows read off one trained model: name -> fusion options (GaussianFusion.reweigh).
+# "gaussian" is the model as users get it (per-entity variances where the calibration pairs support them).
 WEIGHINGS = {
-    "gaussian": {"variance_rounds": 1, "entity_variances": True},
+    "gaussian": {"variance_rounds": 1, "entity_variances": "auto"},
+    "entity-reliabilities": {"variance_rounds": 1, "entity_variances": True},
     "modality-precisions": {"variance_rounds": 1, "entity_variances": False},
-    "point": {"variance_rounds": 0, "entity_variances": True},
+    "point": {"variance_rounds": 0, "entity_variances": "auto"},
 }
 
 
@@ -99,14 +101,12 @@ def fusion_rows(model, split, cfg: RunConfig, pair, common: dict) -> list[dict]:
     rows = []
     for name, options in WEIGHINGS.items():
         model.reweigh(**options)
-        if name == "gaussian":
-            summary = corruption_variance_summary(model, pair)
-            weights = model.fusion().weights.mean(0).tolist()
-        else:
-            summary, weights = None, None
+        state = model.fusion()
+        summary = corruption_variance_summary(model, pair) if name == "gaussian" else None
         for row in decoded(model, split, cfg):
             rows.append({**common, "row": name, **row, "fusion_options": options,
-                         "variance_by_corruption": summary, "mean_weights": weights})
+                         "entity_reliability_used": state.entity_reliability,
+                         "variance_by_corruption": summary, "mean_weights": state.weights.mean(0).tolist()})
     model.reweigh(**WEIGHINGS["gaussian"])
     return rows
 

@@ -12,8 +12,9 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-ROWS = ("gaussian", "modality-precisions", "point", "propagation")
-LABELS = {"gaussian": "gaussian_fusion (per-entity variances)",
+ROWS = ("gaussian", "entity-reliabilities", "modality-precisions", "point", "propagation")
+LABELS = {"gaussian": "gaussian_fusion (per-entity variances where the calibration pairs support them)",
+          "entity-reliabilities": "same, per-entity variances always (ablation)",
           "modality-precisions": "same, one precision per modality (ablation)",
           "point": "point version (every variance frozen)",
           "propagation": "propagation (training-free yardstick)"}
@@ -38,7 +39,10 @@ def load_rows(paths: list[Path]) -> list[dict]:
     for path in paths:
         record = json.loads(path.read_text(encoding="utf-8"))
         for row in record["rows"]:
-            rows.append({**row, "iterative": bool(row.get("iterative")), "source": str(path)})
+            name = row["row"]
+            if name == "gaussian" and (row.get("fusion_options") or {}).get("entity_variances") is True:
+                name = "entity-reliabilities"  # files from before "auto": the model always used them
+            rows.append({**row, "row": name, "iterative": bool(row.get("iterative")), "source": str(path)})
     return rows
 
 
@@ -76,7 +80,9 @@ def corruption_table(rows: list[dict], dataset: str) -> list[str]:
     header = " | ".join(levels[:1] + [f"{lv} (drop)" for lv in levels[1:]])
     out = [f"**{dataset}**, CSLS, test H@1 % (drop from clean, paired by split)", "",
            f"| model | {header} |", "|---" * (len(levels) + 1) + "|"]
-    for name in ROWS[:3]:
+    for name in ROWS[:-1]:
+        if not h1[(name, levels[0])]:
+            continue
         clean = h1[(name, levels[0])]
         cells = [pct(list(clean.values()))]
         for level in levels[1:]:
@@ -90,7 +96,8 @@ def corruption_table(rows: list[dict], dataset: str) -> list[str]:
 def variance_lines(rows: list[dict], dataset: str) -> list[str]:
     out = []
     for r in rows:
-        wanted = r["dataset"] == dataset and r["row"] == "gaussian" and r["decoder"] == "csls" and not r["iterative"]
+        wanted = r["dataset"] == dataset and r["row"] in ("gaussian", "entity-reliabilities") and \
+            r["decoder"] == "csls" and not r["iterative"] and r.get("variance_by_corruption")
         if wanted and r["variance_by_corruption"]:
             for space, s in r["variance_by_corruption"].items():
                 out.append(f"- split {r['split']}, {corruption_label(r['corruption'])}: {space} variance corrupted "
@@ -100,8 +107,9 @@ def variance_lines(rows: list[dict], dataset: str) -> list[str]:
 
 
 def cost_lines(rows: list[dict], dataset: str, iterative: bool = False) -> list[str]:
-    runs = [r for r in rows if r["dataset"] == dataset and "run_wall_seconds" in r and r["row"] == "gaussian"
-            and r["decoder"] == "csls" and r["iterative"] == iterative]
+    per_run = {(r["source"], r["split"]): r for r in rows if r["dataset"] == dataset and "run_wall_seconds" in r
+               and r.get("fusion_options") and r["iterative"] == iterative}  # one entry per trained run
+    runs = list(per_run.values())
     walls, rss = [r["run_wall_seconds"] for r in runs], [r["peak_rss_mib"] for r in runs]
     if not walls:
         return []
@@ -122,6 +130,20 @@ def main() -> None:
             if block:
                 print("\n".join(block))
                 print()
+        choices = choice_line(rows, dataset)
+        if choices:
+            print(choices + "\n")
+
+
+def choice_line(rows: list[dict], dataset: str) -> str:
+    """Which runs the default model weighed with per-entity variances (its calibration-pair test)."""
+    used = {(r["split"], corruption_label(r["corruption"]), r["iterative"]): r["entity_reliability_used"]
+            for r in rows if r["dataset"] == dataset and r["row"] == "gaussian" and "entity_reliability_used" in r}
+    if not used:
+        return ""
+    on = sorted(k for k, v in used.items() if v)
+    return (f"- per-entity variances chosen by the calibration pairs in {len(on)} of {len(used)} weighings"
+            + (f": {', '.join(f'split {s} {c}' + (' iterative' if i else '') for s, c, i in on)}" if on else ""))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ is the precision-weighted mean of the modal means (the minimiser of the paper's 
 *calibration pairs* (``calibration_share`` of the seed pairs, drawn with the run's generator and held out of the
 encoder and of the numbers' attribute matching), times the posterior probability that the entity's evidence in
 that modality is real (``entity_variances``); computed in closed form after training, ``variance_rounds`` times.
+By default (``entity_variances = "auto"``) the per-entity part is kept only when it makes the held-out calibration
+pairs more likely than the modality precisions alone: it pays where wrong evidence sits on both graphs and the
+other modalities can tell which, and it costs where they cannot (measured: BENCHMARKS.md, "Gaussian fusion").
 With relations alone there is nothing to weigh and no pair is held out. ``variance_rounds = 0`` freezes every
 variance at one equal value: the **point version** of the same model, which the benchmarks report beside it
 (same encoders, same training; only the weighing differs, so the comparison isolates the variances).
@@ -41,7 +44,13 @@ from gaussea.models.base import AlignmentModel
 from gaussea.models.graph_encoder import GraphEncoder, GraphEncoderParams
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.options import model_options, require_relations
-from gaussea.models.precision_fusion import FusionState, ModalMeans, centre_unit_, fit_variances
+from gaussea.models.precision_fusion import (
+    ENTITY_RELIABILITY_CHOICES,
+    FusionState,
+    ModalMeans,
+    centre_unit_,
+    fit_variances,
+)
 from gaussea.models.translational import split_sides, unit
 
 SPACE_NAMES = {"r": "relational", "n": "numerical", "v": "visual"}
@@ -56,7 +65,10 @@ class GaussianFusionParams:
     temperature: float = 0.05  # of the softmax over a non-seed entity's counterpart candidates
     top_k: int = 10  # counterpart candidates per entity and modality
     calibration_share: float = 0.1  # of the seed pairs, held out of the encoders to fit the modality precisions
-    entity_variances: bool = True  # per-entity reliabilities (False: one precision per modality, an ablation)
+    # Per-entity reliabilities: "auto" uses them only where they make the held-out calibration pairs more likely
+    # than one precision per modality (precision_fusion.reliabilities_explain_calibration); True / False force
+    # them on / off (the ablations of bench/bench_fusion.py).
+    entity_variances: bool | str = "auto"
     numeric_dim: int = 512
     numeric_tolerance: float = 1e-4
     numeric_min_agreements: int = 3
@@ -71,6 +83,9 @@ class GaussianFusionParams:
         if not 0 <= self.calibration_share < 1:
             raise ValueError(f"gaussian_fusion option calibration_share must be in [0, 1), "
                              f"got {self.calibration_share}")
+        if self.entity_variances not in ENTITY_RELIABILITY_CHOICES:
+            raise ValueError(f"gaussian_fusion option entity_variances must be true, false or \"auto\", "
+                             f"got {self.entity_variances!r}")
         if self.top_k < 1:
             raise ValueError(f"gaussian_fusion option top_k must be >= 1, got {self.top_k}")
 
