@@ -142,21 +142,51 @@ def test_sea_adversarial_step_trains_only_the_embeddings() -> None:
     assert any(p.grad is not None for p in model.discriminators.parameters())
 
 
-def test_iptranse_expands_seeds_and_resumes_with_them(tmp_path: Path) -> None:
+def test_iptranse_expands_seeds_in_the_epoch_hook_not_in_a_loss() -> None:
+    """The soft pairs come from the trainer's per-epoch hook, on schedule; no pseudo-loss does the job."""
     inputs = tiny_inputs()
-    params = IPTransEParams(bootstrap_start=1, bootstrap_every=1, threshold=0.0)
-    cfg = ModelConfig(dim=16)
-    train = TrainConfig(stage1_epochs=2, stage2_epochs=0, batch_size=512, progress=False, checkpoint_every=1)
-    model = IPTransE(inputs, cfg, torch.Generator().manual_seed(0), params=params)
-    state = Trainer(model, train, tmp_path).fit()
+    params = IPTransEParams(bootstrap_start=2, bootstrap_every=2, threshold=0.0)
+    model = IPTransE(inputs, ModelConfig(dim=16), torch.Generator().manual_seed(0), params=params)
+    assert "bootstrap" not in model.loss_names()
+    model.before_epoch(1)
+    assert len(model.soft_pairs()) == 0
+    model.before_epoch(2)
     pairs = model.soft_pairs()
-    assert len(pairs) > 0 and state.log[-1]["loss"]["soft"] > 0
+    assert len(pairs) > 0 and model.num_items("soft") > 0
     assert (inputs.side_of_entity[pairs[:, 0]] == 0).all() and (inputs.side_of_entity[pairs[:, 1]] == 1).all()
-    seeds = set(inputs.train_pairs.reshape(-1).tolist())
-    assert not seeds & set(pairs.reshape(-1).tolist())
-    again = IPTransE(inputs, cfg, torch.Generator().manual_seed(0), params=params)
-    Trainer(again, train, tmp_path).fit(resume=True)
-    assert torch.equal(again.soft_pairs(), pairs)
+    assert not set(inputs.train_pairs.reshape(-1).tolist()) & set(pairs.reshape(-1).tolist())
+    with torch.no_grad():
+        model.entity.mean.copy_(torch.randn(model.entity.mean.shape, generator=torch.Generator().manual_seed(1)))
+    model.before_epoch(3)  # not an expansion epoch: the pairs stay
+    assert torch.equal(model.soft_pairs(), pairs)
+    model.before_epoch(4)
+    assert not torch.equal(model.soft_pairs(), pairs)
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "truncated"])
+def test_iptranse_resumed_run_matches_an_uninterrupted_one(sampling: str, tmp_path: Path) -> None:
+    """Stopped after epoch 3 (soft pairs from epoch 3's expansion) and resumed to 5 (expansion at 5): the same
+    weights, soft pairs and neighbour lists as a run that never stopped."""
+    inputs = tiny_inputs()
+    params = IPTransEParams(bootstrap_start=1, bootstrap_every=2, threshold=0.0)
+    cfg = ModelConfig(dim=16, negative_sampling=sampling, truncated_every=2)
+    train = TrainConfig(stage1_epochs=5, stage2_epochs=0, batch_size=512, progress=False, checkpoint_every=1,
+                        threads=1)
+
+    def fit(epochs: int, run_dir: Path, resume: bool = False) -> tuple[IPTransE, list[dict]]:
+        model = IPTransE(inputs, cfg, torch.Generator().manual_seed(0), params=params)
+        state = Trainer(model, TrainConfig(**{**train.__dict__, "stage1_epochs": epochs}), run_dir).fit(resume)
+        return model, state.log
+
+    whole, log = fit(5, tmp_path / "whole")
+    fit(3, tmp_path / "split")
+    resumed, resumed_log = fit(5, tmp_path / "split", resume=True)
+    assert all(set(r["loss"]) == {"rel", "path", "soft"} for r in log) and log[-1]["loss"]["soft"] > 0
+    assert [r["loss"] for r in resumed_log] == [r["loss"] for r in log]
+    assert len(whole.soft_pairs()) > 0 and torch.equal(resumed.soft_pairs(), whole.soft_pairs())
+    assert whole.state_dict().keys() == resumed.state_dict().keys()
+    for key, value in whole.state_dict().items():
+        assert torch.equal(resumed.state_dict()[key], value), key
 
 
 def test_imuse_filtered_alignment_is_one_to_one() -> None:

@@ -201,7 +201,8 @@ def test_keep_checkpoint_keeps_it_and_old_run_directories_still_load(tmp_path: P
     checkpoint, final = load_checkpoint(run_dir / "checkpoint.pt"), load_checkpoint(run_dir / "model.pt")
     assert checkpoint["optimisers"] and set(final) == {"model", "trainer"}
     left_out = set(checkpoint["model"]) - set(final["model"])
-    assert left_out and all(key.endswith(("sampler.neighbours", "sampler.neighbours_ready")) for key in left_out)
+    assert left_out and all(key.endswith(("neighbour_lists.neighbours", "neighbour_lists.neighbours_ready"))
+                           for key in left_out)
     want = read_json(run_dir / "metrics.json")["test"]["test"]["mrr"]
     status, out, err = cli_in_process(["evaluate", str(run_dir), "--json"])
     assert status == 0, err

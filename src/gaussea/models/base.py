@@ -36,8 +36,9 @@ class AlignmentModel(nn.Module, ABC):
     num_stages: int = 1
     # (stage 1, stage 2) epochs when ``train.stage1_epochs`` / ``stage2_epochs`` are null (see TrainConfig).
     default_epochs: tuple[int, int] = (40, 20)
-    # Whether the model implements ``model.negative_sampling = "truncated"`` (refreshes its sampler's neighbour
-    # lists in :meth:`before_epoch`); :func:`gaussea.models.build_model` refuses the setting for the others.
+    # Whether the model implements ``model.negative_sampling = "truncated"`` (it mixes in
+    # :class:`gaussea.models.truncated.TruncatedNegatives`); :func:`gaussea.models.build_model` refuses the setting
+    # for the others.
     supports_truncated_negatives: bool = False
     # Whether the model can take pairs proposed from its own predictions between epochs (iterative bootstrapping,
     # ``train.iterative_rounds``): it implements :meth:`add_seed_pairs`. The run refuses the setting for the others.

@@ -41,15 +41,15 @@ from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs, exchange_triples
 from gaussea.models.owners import RowsByOwner
 from gaussea.models.tables import GaussianTable
+from gaussea.models.truncated import TruncatedNegatives
 from gaussea.samplers.negatives import NegativeSampler, uniform_in_side_block
 from gaussea.schedules import RelationallyPaced
 
 LOSS_MODALITY = {"rel": "r", "vis": "v", "num": "n"}
 
 
-class GaussianCommonSpace(RelationallyPaced, AlignmentModel):
+class GaussianCommonSpace(TruncatedNegatives, RelationallyPaced, AlignmentModel):
     num_stages = 2
-    supports_truncated_negatives = True
 
     def __init__(self, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator) -> None:
         super().__init__()
@@ -73,10 +73,8 @@ class GaussianCommonSpace(RelationallyPaced, AlignmentModel):
             positives = (exchange_triples(inputs.triples, inputs.train_pairs, n) if config.exchange
                          else inputs.triples)
             self.register_buffer("positives", positives, persistent=False)
-            truncated = config.negative_sampling == "truncated"
-            self.sampler = NegativeSampler(positives, inputs.side_of_entity, inputs.num_left,
-                                           inputs.num_relations,
-                                           neighbour_share=1.0 - config.truncated_epsilon if truncated else 0.0)
+            self.sampler = NegativeSampler(positives, inputs.side_of_entity, inputs.num_left, inputs.num_relations)
+        self.init_truncated_negatives(config, inputs, corrupts_entities=self.use_rel)
         if self.use_vis:
             self.vis_ent = table(n)
             self.image_encoder = ImageEncoder(inputs.image_features.shape[1], d,
@@ -134,13 +132,9 @@ class GaussianCommonSpace(RelationallyPaced, AlignmentModel):
         if name == "rel" and not self.cfg.unit_means and self.cfg.max_norm is not None:
             self.rel_ent.renorm_(self.cfg.max_norm)
 
-    def before_epoch(self, epoch: int) -> None:
-        """Truncated sampling: uniform negatives for the first ``truncated_every`` epochs (random means have no
-        neighbours worth the name), then neighbour lists from the relational means, recomputed every
-        ``truncated_every`` epochs (OpenEA's schedule)."""
-        every = self.cfg.truncated_every
-        if self.use_rel and self.sampler.truncated and epoch > 1 and (epoch - 1) % every == 0:
-            self.sampler.refresh_neighbours(self.rel_ent.mean)
+    def neighbour_embedding(self) -> torch.Tensor:
+        """Truncated negatives replace an entity by a neighbour under the relational means."""
+        return self.rel_ent.mean
 
     def _rel_entity(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Relational entity Gaussians as every loss sees them (means on the unit sphere by default)."""
@@ -249,7 +243,7 @@ class GaussianCommonSpace(RelationallyPaced, AlignmentModel):
     def _loss_rel(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         pos = self.positives[idx]
         k = self.cfg.negatives
-        _, mask, corrupt_head, new = self.sampler.corrupt(pos, k, generator)
+        _, mask, corrupt_head, new = self.sampler.corrupt(pos, k, generator, self.neighbour_lists)
         h, r, t = pos.unbind(-1)
         # A negative shares its positive's relation and one entity: one gather of each positive's head and
         # drawn entities (the layout of kg2e_corrupted_scores) and of the tails — (2 + k) rows per positive

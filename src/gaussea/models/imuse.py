@@ -3,10 +3,12 @@
 Two entity spaces, each trained by its own loss (updated in turn):
 
 - ``rel``: TransE with parameter swapping over the seed pairs (:func:`exchange_triples`), margin ranking
-  against filtered same-graph corruptions, unit entity vectors;
+  against filtered same-graph corruptions (uniform or truncated, ``model.negative_sampling``), unit entity
+  vectors;
 - ``attr``: for every numerical triple ``(e, a, v)`` the entity's *attribute-space* vector should be close to
   an encoding of the value, ``||unit(x_e) - unit(enc(a, v))||_2``, ranked against the same fact on a random
-  entity of the same graph. ``enc`` is the numerical modality's encoder
+  entity of the same graph (always uniform: truncated sampling applies to the relational part, whose
+  vectors the neighbour lists come from). ``enc`` is the numerical modality's encoder
   (:class:`~gaussea.modalities.numerical.NumericEncoder`: per-attribute normalisation, RBF expansion, CNN),
   so IMUSE reads numbers exactly as the Gaussian model does. Seed pairs swap attribute facts too: ``e2``
   gets ``e1``'s ``(a, v)`` facts and vice versa, which is what ties the two graphs' attribute vocabularies
@@ -45,12 +47,8 @@ from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs, exchange_triples
 from gaussea.models.matching import combine_for_cosine, mutual_nearest
 from gaussea.models.options import resolve_params
-from gaussea.models.translational import (
-    TripleRanking,
-    point_table,
-    split_sides,
-    unit,
-)
+from gaussea.models.translational import TripleRanking, point_table, split_sides, unit
+from gaussea.models.truncated import TruncatedNegatives
 from gaussea.samplers.negatives import random_same_graph
 
 
@@ -74,7 +72,7 @@ def exchange_facts(entity: torch.Tensor, pairs: torch.Tensor, num_entities: int)
     return torch.cat([entity, swap[entity][moved]]), torch.cat([rows, rows[moved]])
 
 
-class IMUSE(AlignmentModel):
+class IMUSE(TruncatedNegatives, AlignmentModel):
     def __init__(self, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator,
                  params: IMUSEParams | None = None) -> None:
         super().__init__()
@@ -101,12 +99,17 @@ class IMUSE(AlignmentModel):
             self.register_buffer("fact_row", fact_row, persistent=False)
             has_attr[fact_entity] = True
         self.register_buffer("has_attr", has_attr, persistent=False)
+        self.init_truncated_negatives(config, inputs)
 
     def ent(self, idx: torch.Tensor) -> torch.Tensor:
         return unit(self.entity.mean[idx])
 
     def rel(self, idx: torch.Tensor) -> torch.Tensor:
         return self.relation.mean[idx]
+
+    def neighbour_embedding(self) -> torch.Tensor:
+        """The relational vectors: only the relational loss draws truncated negatives (see the module docstring)."""
+        return self.entity.mean
 
     def loss_names(self) -> list[str]:
         return ["rel", "attr"] if self.use_attr else ["rel"]
@@ -116,7 +119,7 @@ class IMUSE(AlignmentModel):
 
     def loss(self, name: str, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if name == "rel":
-            return self.triples.loss(idx, generator, self.ent, self.rel)
+            return self.triples.loss(idx, generator, self.ent, self.rel, self.neighbour_lists)
         return self._loss_attr(idx, generator)
 
     def _loss_attr(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -3,17 +3,20 @@
 Joint embedding by *parameter sharing*: each training seed pair uses one vector (the right entity reads its
 left partner's row), the strategy the paper found best and OpenEA's port uses. Losses, updated in turn:
 
-- ``rel``: TransE margin ranking in each graph (filtered same-graph negatives, unit entity vectors);
+- ``rel``: TransE margin ranking in each graph (filtered same-graph negatives, uniform or truncated, unit entity
+  vectors);
 - ``path``: 2-hop relation paths ``h -r1-> m -r2-> t`` that a direct triple ``(h, r, t)`` closes are composed
   by addition, ``r1 + r2 ~ r``: margin ranking of ``||r1 + r2 - r||`` against a random relation ``r'`` of the
   same graph, each path weighted by ``1 / (|tails(h, r1)| * |tails(m, r2)|)`` (a cheap stand-in for the
   paper's path-constraint resource reliability, as OpenEA does), paths with weight below 1/100 dropped;
-- ``bootstrap``: one item per epoch; every ``bootstrap_every`` epochs from ``bootstrap_start`` it replaces the
-  *soft* aligned pairs by the mutual nearest neighbours (cosine) among entities outside the training pairs
-  whose similarity is at least ``threshold``, each with its similarity as reliability. It has no gradient: it
-  is a loss only because the trainer's protocol offers no per-epoch hook (see :attr:`iterative`);
 - ``soft``: for each soft pair ``(e1, e2, w)``, the triples of ``e1`` with ``e2`` in its place and vice versa,
-  ranked against corruptions with weight ``w`` (the paper's soft alignment).
+  ranked against corruptions with weight ``w`` (the paper's soft alignment; the same negatives as ``rel``).
+
+**Iterative soft alignment** (the trainer's per-epoch hook, :meth:`IPTransE.before_epoch`): at the start of epoch
+``bootstrap_start`` and every ``bootstrap_every`` epochs after it, the soft pairs are replaced by the mutual
+nearest neighbours (cosine) among entities outside the training pairs whose similarity is at least ``threshold``,
+each with its similarity as reliability; that epoch's losses already train on them. Results therefore rest on
+the model's own predictions and are labelled apart (:attr:`IPTransE.iterative`).
 
 Candidates for expansion never include a test *link*: only entities (both graphs' entities are known in
 transductive alignment), never which of them are linked. Soft pairs live in fixed-size buffers, so they are in
@@ -39,6 +42,7 @@ from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.matching import mutual_nearest
 from gaussea.models.options import resolve_params
 from gaussea.models.translational import TripleRanking, distance, point_table, split_sides, unit
+from gaussea.models.truncated import TruncatedNegatives
 
 PATH_BLOCK = 1 << 22  # candidate 2-hop paths materialised per block when enumerating them
 
@@ -49,7 +53,7 @@ class IPTransEParams:
     norm: int = 2
     path_min_weight: float = 0.01  # OpenEA: paths with |tails(h,r1)| * |tails(m,r2)| > 100 are dropped
     max_paths_per_triple: float = 1.0  # ours: cap on the path count, relative to the number of triples
-    bootstrap_start: int = 5  # ours: first epoch that expands the seeds
+    bootstrap_start: int = 5  # ours: first epoch that expands the seeds (at its start)
     bootstrap_every: int = 5  # ours: epochs between expansions
     threshold: float = 0.7  # ours: minimum cosine of a soft pair
 
@@ -102,7 +106,7 @@ def _ranges(counts: np.ndarray) -> np.ndarray:
     return np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
-class IPTransE(AlignmentModel):
+class IPTransE(TruncatedNegatives, AlignmentModel):
     iterative = True  # results bootstrap new pairs from the model's own predictions: label them apart
 
     def __init__(self, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator,
@@ -128,9 +132,9 @@ class IPTransE(AlignmentModel):
         # The soft pairs, in fixed-size (checkpointable) form: partner of each left entity (-1: none).
         self.register_buffer("soft_partner", torch.full((inputs.num_left,), -1, dtype=torch.long))
         self.register_buffer("soft_weight", torch.zeros(inputs.num_left))
-        self.register_buffer("epochs_seen", torch.zeros((), dtype=torch.long))
         self._soft: TripleRanking | None = None
         self._soft_key: bytes | None = None
+        self.init_truncated_negatives(config, inputs)
 
     # --- relation paths -------------------------------------------------------------------------
     def _init_paths(self, generator: torch.Generator) -> None:
@@ -213,18 +217,24 @@ class IPTransE(AlignmentModel):
         return TripleRanking(soft, self.inputs, negatives=self.negatives, margin=self.params.margin,
                              norm=self.params.norm, known=known, weights=weights)
 
-    def _bootstrap(self) -> torch.Tensor:
-        self.epochs_seen += 1
-        epoch, p = int(self.epochs_seen), self.params
-        found = 0
-        if epoch >= p.bootstrap_start and (epoch - p.bootstrap_start) % p.bootstrap_every == 0:
-            found = self.expand_seeds()
-        else:
-            found = int((self.soft_partner >= 0).sum())
-        # logged as the number of soft pairs
-        return torch.tensor(float(found), device=self.soft_weight.device, requires_grad=True)
+    def expands_before(self, epoch: int) -> bool:
+        """Whether the soft pairs are recomputed at the start of 1-based ``epoch`` (a function of the epoch alone,
+        so a resumed run expands exactly where an uninterrupted one does)."""
+        p = self.params
+        return epoch >= p.bootstrap_start and (epoch - p.bootstrap_start) % p.bootstrap_every == 0
 
     # --- the trainer protocol -------------------------------------------------------------------
+    def before_epoch(self, epoch: int) -> None:
+        """Truncated sampling's lists (the mixin), then the soft pairs when the schedule says so. Both read only the
+        embeddings, which the checkpoint holds, and the epoch: a resumed run computes the same."""
+        super().before_epoch(epoch)
+        if self.expands_before(epoch):
+            self.expand_seeds()
+
+    def neighbour_embedding(self) -> torch.Tensor:
+        """The entity vectors as every loss sees them: a seed pair's right entity reads its partner's row."""
+        return self.entity.mean[self.canon]
+
     def ent(self, idx: torch.Tensor) -> torch.Tensor:
         return unit(self.entity.mean[self.canon[idx]])
 
@@ -235,24 +245,22 @@ class IPTransE(AlignmentModel):
         names = ["rel"]
         if len(self.paths):
             names.append("path")
-        return names + ["bootstrap", "soft"]
+        return names + ["soft"]
 
     def num_items(self, name: str) -> int:
         if name == "soft":
             soft = self.soft_ranking()
             return len(soft) if soft is not None else 0
-        return {"rel": len(self.triples), "path": len(self.paths), "bootstrap": 1}[name]
+        return {"rel": len(self.triples), "path": len(self.paths)}[name]
 
     def loss(self, name: str, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if name == "rel":
-            return self.triples.loss(idx, generator, self.ent, self.rel)
+            return self.triples.loss(idx, generator, self.ent, self.rel, self.neighbour_lists)
         if name == "path":
             return self._loss_path(idx, generator)
-        if name == "bootstrap":
-            return self._bootstrap()
         soft = self.soft_ranking()
         assert soft is not None, "soft loss called without soft pairs"
-        return soft.loss(idx, generator, self.ent, self.rel)
+        return soft.loss(idx, generator, self.ent, self.rel, self.neighbour_lists)
 
     def entity_embeddings(self) -> tuple[Embeddings, Embeddings]:
         emb = self.ent(torch.arange(self.inputs.num_entities, device=self.canon.device)).detach()

@@ -4,7 +4,8 @@ Each graph is embedded by its own TransE (one shared table holds both graphs' ro
 and no parameter is shared), and a matrix ``M`` learned on the seed pairs maps the left space onto the right:
 alignment ranks right entities by their closeness to ``M e1``. Losses, updated in turn:
 
-- ``rel``: TransE margin ranking in each graph (filtered same-graph negatives, unit entity vectors);
+- ``rel``: TransE margin ranking in each graph (filtered same-graph negatives, unit entity vectors; truncated
+  negatives take the neighbours within the replaced entity's graph, in its unmapped space);
 - ``ac``: ``||M e1 - e2||^2`` over seed pairs (the paper's ``S_a`` for the linear-transformation technique).
 
 :meth:`entity_embeddings` returns ``M e1`` for left entities and ``e2`` for right ones, so the shared evaluator
@@ -29,6 +30,7 @@ from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.options import resolve_params
 from gaussea.models.translational import LinearMap, TripleRanking, point_table, split_sides, unit
+from gaussea.models.truncated import TruncatedNegatives
 from gaussea.schedules import RelationallyPaced
 
 
@@ -39,7 +41,7 @@ class MTransEParams:
     align_weight: float = 1.0  # ours: the paper's alpha, weight of the mapping loss
 
 
-class MTransE(RelationallyPaced, AlignmentModel):
+class MTransE(TruncatedNegatives, RelationallyPaced, AlignmentModel):
     def __init__(self, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator,
                  params: MTransEParams | None = None) -> None:
         super().__init__()
@@ -50,12 +52,17 @@ class MTransE(RelationallyPaced, AlignmentModel):
         self.mapping = LinearMap(config.dim, generator)
         self.triples = TripleRanking(inputs.triples, inputs, negatives=config.negatives,
                                      margin=self.params.margin, norm=self.params.norm)
+        self.init_truncated_negatives(config, inputs)
 
     def ent(self, idx: torch.Tensor) -> torch.Tensor:
         return unit(self.entity.mean[idx])
 
     def rel(self, idx: torch.Tensor) -> torch.Tensor:
         return self.relation.mean[idx]
+
+    def neighbour_embedding(self) -> torch.Tensor:
+        """Each graph's own (unmapped) vectors: a negative replaces an entity within its graph's space."""
+        return self.entity.mean
 
     def loss_names(self) -> list[str]:
         return ["rel", "ac"] if len(self.inputs.train_pairs) else ["rel"]
@@ -65,7 +72,7 @@ class MTransE(RelationallyPaced, AlignmentModel):
 
     def loss(self, name: str, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if name == "rel":
-            return self.triples.loss(idx, generator, self.ent, self.rel)
+            return self.triples.loss(idx, generator, self.ent, self.rel, self.neighbour_lists)
         pairs = self.inputs.train_pairs[idx]
         gap = self.mapping(self.ent(pairs[:, 0])) - self.ent(pairs[:, 1])
         return self.params.align_weight * (gap**2).sum(-1).mean()

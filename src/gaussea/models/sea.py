@@ -3,7 +3,8 @@
 Each graph gets its own TransE embedding; two matrices map between the spaces, ``M12`` (left to right) and
 ``M21`` (right to left). Losses, updated in turn each epoch:
 
-- ``rel``: TransE margin ranking in each graph (filtered same-graph negatives, unit entity vectors);
+- ``rel``: TransE margin ranking in each graph (filtered same-graph negatives, unit entity vectors; truncated
+  negatives take the neighbours within the replaced entity's graph, in its unmapped space);
 - ``ac``: supervised mapping on seed pairs, ``||M12 e1 - e2|| + ||M21 e2 - e1||``;
 - ``cycle``: the semi-supervised term on *unaligned* entities (everything outside the training pairs, no test
   link used): ``||M21 M12 e1 - e1||`` for left entities and ``||M12 M21 e2 - e2||`` for right ones, so the
@@ -36,6 +37,7 @@ from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.options import resolve_params
 from gaussea.models.translational import LinearMap, TripleRanking, point_table, split_sides, unit
+from gaussea.models.truncated import TruncatedNegatives
 from gaussea.schedules import RelationallyPaced
 
 
@@ -87,7 +89,7 @@ def balanced_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return torch.stack(parts).mean()
 
 
-class SEA(RelationallyPaced, AlignmentModel):
+class SEA(TruncatedNegatives, RelationallyPaced, AlignmentModel):
     def __init__(self, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator,
                  params: SEAParams | None = None) -> None:
         super().__init__()
@@ -107,12 +109,17 @@ class SEA(RelationallyPaced, AlignmentModel):
         self.register_buffer("unaligned", torch.nonzero(~seeded).squeeze(1), persistent=False)
         self.register_buffer("high", high_degree_mask(inputs.triples, inputs.side_of_entity,
                                                       self.params.high_share), persistent=False)
+        self.init_truncated_negatives(config, inputs)
 
     def ent(self, idx: torch.Tensor) -> torch.Tensor:
         return unit(self.entity.mean[idx])
 
     def rel(self, idx: torch.Tensor) -> torch.Tensor:
         return self.relation.mean[idx]
+
+    def neighbour_embedding(self) -> torch.Tensor:
+        """Each graph's own (unmapped) vectors: a negative replaces an entity within its graph's space."""
+        return self.entity.mean
 
     def loss_names(self) -> list[str]:
         names = ["rel"]
@@ -126,7 +133,7 @@ class SEA(RelationallyPaced, AlignmentModel):
 
     def loss(self, name: str, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if name == "rel":
-            return self.triples.loss(idx, generator, self.ent, self.rel)
+            return self.triples.loss(idx, generator, self.ent, self.rel, self.neighbour_lists)
         if name == "ac":
             pairs = self.inputs.train_pairs[idx]
             e1, e2 = self.ent(pairs[:, 0]), self.ent(pairs[:, 1])

@@ -6,8 +6,9 @@ entities are trained on the same facts and land together, and their neighbours f
 margin ranking of ``-||h + r - t||_2`` against filtered same-graph corruptions, entity vectors L2-normalised.
 
 Simplifications: none of substance. Adam (the shared trainer's optimiser) replaces SGD; the margin is TransE's
-1.0 and the negatives per positive are the shared ``ModelConfig.negatives``. Alignment is ranked with the shared
-evaluator (cosine + CSLS on the unit entity vectors; on unit vectors cosine orders like the L2 distance).
+1.0 and the negatives per positive are the shared ``ModelConfig.negatives``, uniform or truncated
+(``model.negative_sampling``). Alignment is ranked with the shared evaluator (cosine + CSLS on the unit entity
+vectors; on unit vectors cosine orders like the L2 distance).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs, exchange_triples
 from gaussea.models.options import resolve_params
 from gaussea.models.translational import TripleRanking, point_table, split_sides, unit
+from gaussea.models.truncated import TruncatedNegatives
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class TransEParams:
     norm: int = 2  # L2 distance (the brief's choice; TransE allows L1 or L2)
 
 
-class TransE(AlignmentModel):
+class TransE(TruncatedNegatives, AlignmentModel):
     def __init__(self, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator,
                  params: TransEParams | None = None) -> None:
         super().__init__()
@@ -42,12 +44,17 @@ class TransE(AlignmentModel):
                      else inputs.triples)
         self.triples = TripleRanking(positives, inputs, negatives=config.negatives, margin=self.params.margin,
                                      norm=self.params.norm)
+        self.init_truncated_negatives(config, inputs)
 
     def ent(self, idx: torch.Tensor) -> torch.Tensor:
         return unit(self.entity.mean[idx])
 
     def rel(self, idx: torch.Tensor) -> torch.Tensor:
         return self.relation.mean[idx]
+
+    def neighbour_embedding(self) -> torch.Tensor:
+        """One space for both graphs: each entity's neighbours among its own graph's vectors."""
+        return self.entity.mean
 
     def loss_names(self) -> list[str]:
         return ["rel"]
@@ -56,7 +63,7 @@ class TransE(AlignmentModel):
         return len(self.triples)
 
     def loss(self, name: str, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return self.triples.loss(idx, generator, self.ent, self.rel)
+        return self.triples.loss(idx, generator, self.ent, self.rel, self.neighbour_lists)
 
     def entity_embeddings(self) -> tuple[Embeddings, Embeddings]:
         left, right = split_sides(unit(self.entity.mean.detach()), self.inputs.num_left)

@@ -5,7 +5,8 @@ filtered same-graph corruptions with the same hinge; GCN-Align ranks seed pairs 
 that here means a fix (to negative filtering, say) reaches every baseline at once, and the baselines differ
 only where their papers make them differ. Negatives and the hinge are those of the Gaussian model
 (:class:`gaussea.samplers.negatives.NegativeSampler`, :func:`~gaussea.modalities.relational.margin_ranking`),
-so "filtered, same graph, half head / half tail" means the same thing for every model in a table.
+so "filtered, same graph, half head / half tail" means the same thing for every model in a table, and so do
+truncated negatives (``model.negative_sampling = "truncated"``, :mod:`gaussea.models.truncated`).
 
 Scores are "higher is better" (``-distance``) to fit ``margin_ranking``. Entity vectors are L2-normalised at
 lookup (:func:`unit`) rather than renormalised after each step: the constraint ``||e|| = 1`` of TransE then
@@ -25,6 +26,7 @@ from gaussea.modalities.relational import margin_ranking
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.tables import GaussianTable
 from gaussea.samplers.negatives import NegativeSampler
+from gaussea.samplers.neighbours import NeighbourLists
 
 Lookup = Callable[[torch.Tensor], torch.Tensor]
 PairDistance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -84,10 +86,12 @@ class TripleRanking(nn.Module):
         head, tail = entity(torch.cat([h, t])).split(len(h))
         return transe_distance(head, relation(r), tail, self.norm)
 
-    def loss(self, idx: torch.Tensor, generator: torch.Generator, entity: Lookup, relation: Lookup
-             ) -> torch.Tensor:
+    def loss(self, idx: torch.Tensor, generator: torch.Generator, entity: Lookup, relation: Lookup,
+             neighbours: NeighbourLists | None = None) -> torch.Tensor:
+        """Mean hinge of the triples ``idx``; corruptions among ``neighbours`` once computed (truncated
+        sampling, the model's :class:`~gaussea.models.truncated.TruncatedNegatives`), else uniform."""
         pos = self.positives[idx]
-        neg, mask = self.sampler.sample(pos, self.negatives, generator)
+        neg, mask = self.sampler.sample(pos, self.negatives, generator, neighbours)
         # One lookup for positives and negatives: a gather's backward writes a dense table-sized gradient, so
         # fewer, larger gathers are markedly cheaper on big graphs.
         d = self.distance(torch.cat([pos, neg.reshape(-1, 3)]), entity, relation)

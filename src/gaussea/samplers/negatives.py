@@ -1,16 +1,22 @@
 """Negative samples for the margin losses: an entity of the same graph replaces a triple's head or tail.
 
-:class:`NegativeSampler` filters known positives and draws uniformly, or (``neighbour_share``) among each
-entity's nearest neighbours (truncated sampling, BootEA / OpenEA). Every draw comes from the CPU generator the
-trainer passes in and is moved to the device afterwards, so draws do not depend on the device.
+:class:`NegativeSampler` filters known positives and draws uniformly, or among each entity's nearest neighbours
+when handed :class:`~gaussea.samplers.neighbours.NeighbourLists` (truncated sampling, BootEA / OpenEA). Every draw
+comes from the CPU generator the trainer passes in and is moved to the device afterwards, so draws do not depend
+on the device.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from gaussea.models.inputs import triple_keys
+
+if TYPE_CHECKING:  # neighbours.py imports uniform_below from here
+    from gaussea.samplers.neighbours import NeighbourLists
 
 
 def random_same_graph(entities: torch.Tensor, side_of_entity: torch.Tensor, num_left: int,
@@ -47,75 +53,43 @@ class NegativeSampler(nn.Module):
 
     Known positives are the training triples after the exchange strategy (the paper's ``D+``). Filtering is a
     binary search in the sorted keys of ``D+``, so a batch costs ``O(b k log |D+|)`` and no Python loops.
-    A module only so that ``model.to(device)`` moves its tables (the positives' tables are non-persistent
-    buffers: rebuilt from the data, not in checkpoints); random draws come from the CPU generator passed
-    to :meth:`sample` (see :func:`random_same_graph`).
+    A module only so that ``model.to(device)`` moves its tables (non-persistent buffers: rebuilt from the data,
+    not in checkpoints); random draws come from the CPU generator passed to :meth:`sample` (see
+    :func:`random_same_graph`).
 
-    The replacing entity is drawn uniformly from its graph, or — with ``neighbour_share`` > 0, once
-    :meth:`refresh_neighbours` has been called — uniformly from the ``neighbour_share`` x |graph| entities nearest
-    (by cosine) to the entity it replaces: BootEA's truncated sampling. The neighbour lists are a persistent
-    buffer (``int32``), so a checkpoint carries them and a resumed run samples exactly as an uninterrupted one.
-    Only resuming needs them: a finished run's ``model.pt`` leaves them out (:data:`RESUME_ONLY_BUFFERS`).
+    The replacing entity is drawn uniformly from its graph, or — when :meth:`sample` / :meth:`corrupt` are handed
+    computed :class:`~gaussea.samplers.neighbours.NeighbourLists` — uniformly among the replaced entity's listed
+    neighbours (truncated sampling). The lists are handed in rather than owned: they belong to the model, which
+    refreshes them once per schedule point for all of its samplers (IPTransE's soft-alignment triples draw from
+    the same lists as its own triples).
     """
 
-    # Buffers that only continuing the training needs (gaussea.train.final_state_dict leaves them out).
-    RESUME_ONLY_BUFFERS = ("neighbours", "neighbours_ready")
-
     def __init__(self, positives: torch.Tensor, side_of_entity: torch.Tensor, num_left: int,
-                 num_relations: int, neighbour_share: float = 0.0) -> None:
+                 num_relations: int) -> None:
         super().__init__()
-        if not 0.0 <= neighbour_share <= 1.0:
-            raise ValueError(f"neighbour_share must be in [0, 1], got {neighbour_share}")
         self.num_entities = int(side_of_entity.shape[0])
         self.num_left = num_left
         self.num_relations = num_relations
         self.register_buffer("side_of_entity", side_of_entity, persistent=False)
         self.register_buffer("sorted_keys", torch.sort(triple_keys(positives, self.num_entities,
                                                                    num_relations)).values, persistent=False)
-        self.truncated = neighbour_share > 0
-        if self.truncated:
-            # per graph: how many neighbours each of its entities keeps (at least 1, at most the others)
-            sizes = (num_left, self.num_entities - num_left)
-            self.neighbour_counts = tuple(max(1, min(int(neighbour_share * m), m - 1)) for m in sizes)
-            width = max(self.neighbour_counts)
-            self.register_buffer("neighbours", torch.zeros((self.num_entities, width), dtype=torch.int32))
-            self.register_buffer("neighbours_ready", torch.zeros((), dtype=torch.bool))
 
-    @torch.no_grad()
-    def refresh_neighbours(self, embedding: torch.Tensor, chunk: int = 1024) -> None:
-        """Recompute each entity's nearest entities of its own graph (cosine of ``embedding`` rows, itself
-        excluded), in chunks of ``chunk`` rows: memory O(chunk x |graph|), never a full n x n matrix."""
-        if not self.truncated:
-            raise RuntimeError("refresh_neighbours: this sampler draws uniformly (neighbour_share = 0)")
-        x = torch.nn.functional.normalize(embedding.detach().float(), dim=-1)
-        bounds = ((0, self.num_left), (self.num_left, self.num_entities))
-        for (lo, hi), count in zip(bounds, self.neighbour_counts, strict=True):
-            if hi - lo < 2:
-                continue
-            block = x[lo:hi]
-            for start in range(lo, hi, chunk):
-                stop = min(start + chunk, hi)
-                sim = x[start:stop] @ block.T
-                rows = torch.arange(stop - start, device=sim.device)
-                sim[rows, rows + (start - lo)] = float("-inf")
-                top = sim.topk(count, dim=1).indices + lo
-                self.neighbours[start:stop, :count] = top.to(torch.int32)
-        self.neighbours_ready.fill_(True)
-
-    def _replacement(self, old: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def _replacement(self, old: torch.Tensor, generator: torch.Generator,
+                     neighbours: NeighbourLists | None) -> torch.Tensor:
         """An entity to put in place of each of ``old``: uniform in its graph, or among its neighbours."""
-        if not (self.truncated and bool(self.neighbours_ready)):
+        if neighbours is None or not neighbours.ready:
             return random_same_graph(old, self.side_of_entity, self.num_left, generator)
-        right = self.side_of_entity[old] != 0
-        count = torch.where(right, self.neighbour_counts[1], self.neighbour_counts[0])
-        return self.neighbours[old, uniform_below(count, generator)].long()
+        return neighbours.draw(old, generator)
 
-    def sample(self, batch: torch.Tensor, k: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return negatives ``(b, k, 3)`` and a float mask ``(b, k)`` that is 0 for filtered ones."""
-        neg, mask, _, _ = self.corrupt(batch, k, generator)
+    def sample(self, batch: torch.Tensor, k: int, generator: torch.Generator,
+               neighbours: NeighbourLists | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return negatives ``(b, k, 3)`` and a float mask ``(b, k)`` that is 0 for filtered ones (replacements
+        among ``neighbours`` once they are computed, else uniform in the graph)."""
+        neg, mask, _, _ = self.corrupt(batch, k, generator, neighbours)
         return neg, mask
 
-    def corrupt(self, batch: torch.Tensor, k: int, generator: torch.Generator
+    def corrupt(self, batch: torch.Tensor, k: int, generator: torch.Generator,
+                neighbours: NeighbourLists | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """:meth:`sample`, also saying which column each negative replaced and by which entity.
 
@@ -127,7 +101,7 @@ class NegativeSampler(nn.Module):
         corrupt_head = torch.rand(neg.shape[:2], generator=generator).to(batch.device) < 0.5
         col = torch.where(corrupt_head, 0, 2)
         old = torch.gather(neg, 2, col.unsqueeze(-1)).squeeze(-1)
-        new = self._replacement(old, generator)
+        new = self._replacement(old, generator, neighbours)
         neg.scatter_(2, col.unsqueeze(-1), new.unsqueeze(-1))
         keys = triple_keys(neg, self.num_entities, self.num_relations)
         pos = torch.searchsorted(self.sorted_keys, keys).clamp_max(len(self.sorted_keys) - 1)
