@@ -1,0 +1,90 @@
+"""The reproduce pages: blocks per decoder, iterative rows apart, paired differences, the generated paragraph,
+published figures and the footer's account of tuning."""
+
+from __future__ import annotations
+
+import pytest
+
+from gaussea.paper_grid import RunSpec
+from gaussea.paper_summary import paired_differences, stats
+
+
+def _entry(model: str, splits: list[int], h1: list[float], *, ratio: float = 0.2, variant: str = "model",
+           decoder: str = "csls", iterative: bool = False, dataset: str = "fb15k-db15k") -> dict:
+    mrr = [v + 0.1 for v in h1]
+    return {"dataset": dataset, "model": model, "variant": variant, "decoder": decoder, "ratio": ratio,
+            "splits": splits, "planned_splits": 3, "modal": "R+N+V", "iterative": iterative,
+            "modes": {"test": {"hits@1": stats(h1), "hits@5": stats(h1), "hits@10": stats(h1), "mr": stats(h1),
+                               "mrr": stats(mrr)}},
+            "train_seconds": stats([10.0] * len(splits)), "weights_epochs": [40] * len(splits)}
+
+
+def test_paired_differences_use_only_shared_splits_split_by_split() -> None:
+    """A split only one row has does not enter (its split effect would masquerade as a model effect)."""
+    from gaussea.paper_render import differences
+
+    entries = [_entry("mmea", [0, 1, 2], [0.10, 0.12, 0.20]), _entry("gaussian", [0, 1], [0.11, 0.12])]
+    (row,) = paired_differences(entries, "test")
+    assert row["splits"] == [0, 1] and (row["a"], row["b"]) == ("mmea", "gaussian")
+    assert row["hits@1"]["difference"]["values"] == pytest.approx([-0.01, 0.0])
+    text = "\n".join(differences(entries, "test", [("gaussian", "mmea")]))
+    assert "Paper model (Gaussian) minus MMEA, 2 split(s): H@1 (points) +0.50 ± 0.71" in text
+
+
+def test_iterative_rows_are_rendered_in_their_own_table() -> None:
+    from gaussea.paper_layouts import table1
+    from gaussea.paper_render import blocks
+
+    entries = [_entry("transe", [0], [0.05]), _entry("iptranse", [0], [0.03], iterative=True)]
+    lines = blocks(entries, lambda chosen: table1(chosen, "test"))
+    split = lines.index(next(line for line in lines if line.startswith("Iterative")))
+    assert any("| R+N+V | TransE (1/3 splits) |" in line for line in lines[:split])
+    assert not any("IPTransE" in line for line in lines[:split])
+    assert any("| R+N+V | IPTransE † (1/3 splits) |" in line for line in lines[split:])
+
+
+def test_the_paragraph_is_generated_from_the_numbers() -> None:
+    from gaussea.paper_render import verdict
+
+    entries = [_entry("gaussian_fusion", [0, 1, 2], [0.60, 0.62, 0.61]),
+               _entry("gaussian_fusion", [0, 1, 2], [0.57, 0.58, 0.575], variant="point"),
+               _entry("mmea", [0, 1, 2], [0.571, 0.579, 0.57])]
+    (text,) = verdict(entries, "test")
+    assert text.startswith("On fb15k-db15k at 20% (csls), Gaussian fusion leads with 61.00 % H@1")
+    assert "Gaussian fusion beats Gaussian fusion, point version by 3.50 points, more than the split spread" in text
+    assert "are level" in text and "paired over 3 split(s)" in text
+
+
+def test_paper_figures_and_budget_cells_sit_beside_ours() -> None:
+    from gaussea.paper_layouts import table1, table2
+
+    t1 = table1([_entry("mmea", [0], [0.1])], "test")
+    assert t1[0].endswith("| paper fb15k-db15k H@1 / MRR | fb15k-db15k epochs / train s |")
+    assert t1[2].endswith("| 41.28 / 0.513 | 40 / 10 |")
+    t2 = table2([_entry("gaussian", [0], [0.1], ratio=0.5), _entry("gaussian", [0], [0.1], ratio=0.5,
+                                                                      variant="point")], "test")
+    assert t2[2].startswith("| 50% | Paper model (Gaussian) (1/3 splits) |") and "| 84.93 / 0.689 |" in t2[2]
+    assert t2[3].endswith("| – | same run |")
+
+
+def test_published_relational_figures_have_sources_and_unverified_cells_stay_empty() -> None:
+    from gaussea.paper_layouts import published_relational
+
+    text = "\n".join(published_relational(["dbp15k-zh_en", "d_y_15k_v1"]))
+    assert "| Dual-AMN | 73.1 | – | Mao et al., WWW 2021" in text
+    assert "Not quoted: RREA" in text and "Not quoted: OpenEA" in text
+
+
+def test_table_footer_says_when_ours_was_tuned_on_the_dataset() -> None:
+    from gaussea.config import RunConfig
+    from gaussea.paper_layouts import shared_settings
+    from gaussea.presets import preset_config
+
+    untuned = {RunSpec("synthetic", "gaussian", 0.2, 0): RunConfig(), RunSpec("synthetic", "mmea", 0.2, 0): RunConfig()}
+    assert shared_settings(untuned).endswith("ours included.")
+    tuned = {RunSpec("fb15k-db15k", "gaussian", 0.2, 0): preset_config("fb15k-db15k"),
+             RunSpec("fb15k-db15k", "mmea", 0.2, 0): preset_config("fb15k-db15k"),
+             RunSpec("fb15k-yago15k", "mmea", 0.2, 0): preset_config("fb15k-yago15k")}
+    text = shared_settings(tuned)
+    assert "fb15k-db15k preset" in text and "chosen among 5 variants" in text and "ours included" not in text
+    assert "fb15k-db15k: dim 100" in text and "batch 5000" in text and "fb15k-yago15k: dim 100" in text
