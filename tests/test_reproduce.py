@@ -171,9 +171,9 @@ def test_a_model_without_the_presets_sampler_draws_uniform_negatives_and_the_tab
     budget = Budget(60, None, stage_shares(["fb15k-db15k"], "fb15k-db15k-long"))
     configs = {RunSpec("fb15k-db15k", m, 0.2, 0): run_config(RunSpec("fb15k-db15k", m, 0.2, 0), budget, None, [],
                                                               None, "fb15k-db15k-long")
-               for m in ("transe", "mmea", "propagation")}
-    assert [c.model.negative_sampling for c in configs.values()] == ["uniform", "truncated", "uniform"]
-    assert uniform_fallbacks(configs, "fb15k-db15k-long") == ["transe"]
+               for m in ("gcn_align", "transe", "mmea", "propagation")}
+    assert [c.model.negative_sampling for c in configs.values()] == ["uniform", "truncated", "truncated", "uniform"]
+    assert uniform_fallbacks(configs, "fb15k-db15k-long") == ["gcn_align"]
 
 
 def test_table2_under_a_truncated_preset_runs_and_says_how_negatives_were_drawn(tmp_path: Path) -> None:
