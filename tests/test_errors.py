@@ -12,11 +12,13 @@ from gaussea import errors
 HOMES = {
     "DataError": "gaussea.data.report", "ArchiveError": "gaussea.archive", "UnsafeArchiveError": "gaussea.archive",
     "DownloadError": "gaussea.commands.download", "ChecksumError": "gaussea.commands.download",
+    "DownloadInterrupted": "gaussea.commands.download",
     "MissingDependencyError": "gaussea.alignment", "CheckpointError": "gaussea.checkpoint",
     "OutputWriteError": "gaussea.ioutil", "RunDirectoryBusy": "gaussea.runlock",
 }
 BUILTIN = {"DataError": ValueError, "ArchiveError": ValueError, "UnsafeArchiveError": ValueError,
-           "DownloadError": ValueError, "ChecksumError": ValueError, "MissingDependencyError": ValueError,
+           "DownloadError": ValueError, "ChecksumError": ValueError,
+           "DownloadInterrupted": ValueError, "MissingDependencyError": ValueError,
            "CheckpointError": RuntimeError, "OutputWriteError": OSError, "RunDirectoryBusy": OSError}
 
 

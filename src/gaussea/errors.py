@@ -28,6 +28,14 @@ class DownloadError(ValueError):
     """A file could not be fetched or failed verification (a ValueError: the CLI prints one line, exit 2)."""
 
 
+class DownloadInterrupted(DownloadError):
+    """A transfer broke off (connection lost or refused, truncated body, HTTP 5xx); its partial file is kept.
+
+    Its own class because it is the one download error worth retrying: the next attempt resumes the partial
+    file, where a checksum mismatch or an HTTP 404 would only fail again.
+    """
+
+
 class ChecksumError(DownloadError):
     """A fetched file's size or sha256 differs from the manifest; the bad file has been removed."""
 
@@ -66,5 +74,5 @@ class RunDirectoryBusy(FileExistsError):
         self.lock, self.holder = lock, holder
 
 
-__all__ = ["ArchiveError", "CheckpointError", "ChecksumError", "DataError", "DownloadError",
+__all__ = ["ArchiveError", "CheckpointError", "ChecksumError", "DataError", "DownloadError", "DownloadInterrupted",
            "MissingDependencyError", "OutputWriteError", "RunDirectoryBusy", "UnsafeArchiveError"]

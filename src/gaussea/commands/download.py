@@ -10,8 +10,10 @@ error, so a cache never holds a silently wrong file.
 
 Transfers are resumable: bytes go to ``FILE.part`` and are continued where they stopped (HTTP ``Range`` for
 URLs, a seek for local mirrors); the file is renamed into place only once complete and verified (rename is
-atomic on POSIX). ``--from`` takes a local directory laid out like the manifest paths (an offline mirror, e.g. a
-copy of the project's ``shared/data``) or a URL base (``BASE/PATH`` is fetched for each file). Manifest entries
+atomic on POSIX). A broken HTTP transfer (connection lost, body shorter than its ``Content-Length``, HTTP 5xx)
+is resumed up to :data:`RETRIES` times with a doubling wait; after that the ``.part`` stays for the next run.
+``--from`` takes a local directory laid out like the manifest paths (an offline mirror, e.g. a copy of the
+project's ``shared/data``) or a URL base (``BASE/PATH`` is fetched for each file). Manifest entries
 may carry ``"extract": "SUBDIR"``: such archives are unpacked with :func:`gaussea.archive.safe_extract` after
 verification.
 
@@ -22,16 +24,26 @@ valid/test + FB15k-237, YAGO15K partial) and verifies every assembled file again
 
 Cache location: ``--cache DIR``, else ``$GAUSSEA_HOME``, else ``$XDG_DATA_HOME/gaussea``, else
 ``~/.local/share/gaussea``; each dataset lives in ``CACHE/datasets/NAME/``.
+
+Hand-written on purpose, not pooch (measured with ``bench/probes/pooch_vs_handwritten.py``, pooch 1.9; results
+in ``bench/results/dependencies/pooch_probe.json``): pooch downloads into a fresh temporary file that it deletes
+on failure and has no HTTP ``Range`` support, so ``retry_if_failed`` restarts from byte 0 (a 1 MiB file broken
+half-way costs 1.5 MiB there, 1 MiB here) and an interrupted run keeps nothing; it fetches only http(s)/ftp/
+sftp/DOI URLs, not the ``--from`` mirror folders; it checks the hash but not the size first. What pooch would
+add (the hash check, the cache folder, retries) is a few lines each here, and it would need requests,
+platformdirs and packaging as well. The MMKG assembly and the manifest format are this project's own.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import json
 import os
 import shutil
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -41,7 +53,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from gaussea.errors import ChecksumError, DownloadError  # noqa: F401 - raised here, re-exported
+from gaussea.archive import safe_extract
+from gaussea.errors import ChecksumError, DownloadError, DownloadInterrupted  # noqa: F401 - raised here, re-exported
 from gaussea.ioutil import atomic_write_json, atomic_write_text, sha256_file
 
 DATASETS: tuple[str, ...] = ("fb15k-db15k", "fb15k-yago15k", "dbp15k", "d_y_15k_v1")
@@ -49,6 +62,8 @@ CHUNK = 1 << 20
 HTTP_TIMEOUT = 60.0
 USER_AGENT = "gaussea-download/0.1"
 STATE_FILE = "download.json"
+RETRIES = 3  # further attempts after an HTTP transfer breaks off; each resumes from FILE.part
+RETRY_WAIT_S = 1.0  # before the first retry; doubled before each further one
 
 
 @dataclass(frozen=True)
@@ -154,30 +169,66 @@ def _copy_local(src: Path, part: Path, offset: int) -> None:
 
 
 def _fetch_url(url: str, part: Path, offset: int) -> None:
-    """GET ``url`` into ``part``, asking for ``bytes=offset-`` when resuming; restarts if Range is ignored."""
+    """GET ``url`` into ``part``, asking for ``bytes=offset-`` when resuming; restarts if Range is ignored.
+
+    A body shorter than its ``Content-Length`` is a broken transfer, not a finished one: ``http.client`` ends
+    such a read quietly, and without this check the short file would fail verification and be deleted, losing
+    exactly the bytes resuming exists to keep. Broken transfers raise :class:`DownloadInterrupted`.
+    """
     headers = {"User-Agent": USER_AGENT}
     if offset:
         headers["Range"] = f"bytes={offset}-"
     request = urllib.request.Request(url, headers=headers)
+    kept = "(the partial file is kept; run again to resume)"
     try:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as resp:
-            status = resp.status
             mode = "ab"
-            if offset and status == 206:
+            if offset and resp.status == 206:
                 start = _content_range_start(resp.headers.get("Content-Range", ""))
                 if start != offset:
                     raise DownloadError(f"{url}: server resumed at byte {start}, asked for {offset}")
             elif offset:
                 mode = "wb"  # 200: the server ignored Range and sends everything: start over
             with open(part, mode) as fout:
+                start_size = fout.tell()
                 shutil.copyfileobj(resp, fout, CHUNK)
+                received = fout.tell() - start_size
+            announced = resp.headers.get("Content-Length", "")
+            if announced.isdigit() and received < int(announced):
+                raise DownloadInterrupted(f"{url}: the connection closed after {received:,} of {int(announced):,} "
+                                          f"bytes {kept}")
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:
             return  # nothing left to send: the .part is complete (verification decides)
-        raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
+        error = DownloadInterrupted if exc.code >= 500 or exc.code in (408, 429) else DownloadError
+        raise error(f"{url}: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
-        raise DownloadError(f"{url}: {reason} (the partial file is kept; run again to resume)") from None
+        raise DownloadInterrupted(f"{url}: {reason} {kept}") from None
+
+
+def _transfer(origin: str, part: Path, size: int, retries: int, say: Callable[[str], None]) -> None:
+    """Bring ``part`` to ``size`` bytes from ``origin``, resuming a broken HTTP transfer up to ``retries`` times.
+
+    Retrying here rather than through pooch's ``retry_if_failed``: pooch starts every attempt from byte 0 in
+    a fresh temporary file, while each retry here asks only for the missing bytes.
+    """
+    for attempt in range(retries + 1):
+        offset = part.stat().st_size if part.exists() else 0
+        if offset >= size:
+            return
+        if not _is_url(origin):
+            _copy_local(Path(origin), part, offset)
+            return
+        try:
+            _fetch_url(origin, part, offset)
+            return
+        except DownloadInterrupted as exc:
+            if attempt == retries:
+                raise
+            wait = RETRY_WAIT_S * 2**attempt
+            say(f"{'retry':8s} {exc} -- resuming in {wait:g} s ({attempt + 1} of {retries})")
+            time.sleep(wait)
 
 
 def _content_range_start(value: str) -> int | None:
@@ -188,8 +239,13 @@ def _content_range_start(value: str) -> int | None:
         return None
 
 
-def fetch_file(entry: FileEntry, root: Path, source: str | Path | None = None) -> str:
-    """Make ``root / entry.path`` exist and verify; returns ``"cached"``, ``"fetched"`` or ``"resumed"``."""
+def fetch_file(entry: FileEntry, root: Path, source: str | Path | None = None, *, retries: int = RETRIES,
+               log: Callable[[str], None] | None = None) -> str:
+    """Make ``root / entry.path`` exist and verify; returns ``"cached"``, ``"fetched"`` or ``"resumed"``.
+
+    ``"resumed"`` means a ``.part`` left by an earlier call was continued; retries within this call (see
+    :func:`_transfer`) do not change the status.
+    """
     dest = root / entry.path
     if dest.exists():
         if dest.stat().st_size == entry.size and sha256_file(dest) == entry.sha256:
@@ -201,22 +257,13 @@ def fetch_file(entry: FileEntry, root: Path, source: str | Path | None = None) -
     if offset > entry.size:
         part.unlink()
         offset = 0
-    origin = _source_of(entry, source)
-    if offset < entry.size:
-        if _is_url(origin):
-            _fetch_url(origin, part, offset)
-        else:
-            _copy_local(Path(origin), part, offset)
+    _transfer(_source_of(entry, source), part, entry.size, retries, log or (lambda _msg: None))
     _verify(part, entry)
     os.replace(part, dest)
     return "resumed" if offset else "fetched"
 
 
 def _extract(entry: FileEntry, root: Path) -> list[Path]:
-    try:
-        from gaussea.archive import safe_extract
-    except ImportError:
-        raise DownloadError(f"{entry.path}: unpacking archives needs gaussea.archive (not in this install)") from None
     marker = root / (entry.path + ".extracted")
     if marker.exists():
         return [root / p for p in json.loads(marker.read_text(encoding="utf-8"))]
@@ -241,12 +288,13 @@ class DownloadResult:
 
 
 def download(name: str, source: str | Path | None = None, cache: str | Path | None = None, *,
-             log: Callable[[str], None] | None = None) -> DownloadResult:
+             retries: int = RETRIES, log: Callable[[str], None] | None = None) -> DownloadResult:
     """Fetch (or verify the cached copy of) every file of dataset ``name``; assemble its layout if needed.
 
     ``source``: a mirror folder or URL base (default: the public URLs in the manifest). ``cache``: the
-    dataset folder itself (default ``default_cache()/datasets/NAME``). Raises :class:`DownloadError` /
-    :class:`ChecksumError` with the file named.
+    dataset folder itself (default ``default_cache()/datasets/NAME``). ``retries``: how often a broken HTTP
+    transfer is resumed before :class:`DownloadInterrupted` is raised (its partial file kept). Raises
+    :class:`DownloadError` / :class:`ChecksumError` with the file named.
     """
     manifest = load_manifest(name)
     root = dataset_dir(manifest.name, cache)
@@ -254,7 +302,7 @@ def download(name: str, source: str | Path | None = None, cache: str | Path | No
     say = log or (lambda _msg: None)
     statuses: dict[str, str] = {}
     for entry in manifest.files:
-        status = fetch_file(entry, root, source)
+        status = fetch_file(entry, root, source, retries=retries, log=say)
         statuses[entry.path] = status
         say(f"{status:8s} {entry.path} ({entry.size:,} bytes)")
         if entry.extract is not None:
