@@ -16,6 +16,10 @@ knows its own shape (its folder name, its entity counts per side) checks the fol
 kept as one line in ``pair.meta["dataset_warning"]``, which ``gaussea run`` and ``gaussea stats`` print. It
 is a warning, not an error: a trimmed or corrected copy is a legitimate thing to train on, as long as the
 run says so. The generic datasets (``dbp15k``, ``openea``) load any folder under the folder's own name.
+
+Hand-written on purpose, not class-resolver: a dataset here is a record (loader, subfolder, options, entity
+counts) that drives folder resolution and the identity check above, not a class to instantiate; a resolver
+would hold the name lookup (a few lines) and none of the rest. See docs/architecture.md.
 """
 
 from __future__ import annotations

@@ -16,7 +16,10 @@ O(chunk * m * d) elementwise work (with a log) instead of a matrix product: roug
 
 Everything is computed in float32 on the device of the embeddings, without autograd (evaluation only).
 Similarities are registered by name in :data:`SIMILARITIES`; a new one is one subclass of
-:class:`Similarity` (pass an instance wherever a name is accepted, no registration needed).
+:class:`Similarity` (pass an instance wherever a name is accepted, no registration needed). A mapping on
+purpose, not class-resolver: names are checked by the config before torch is imported, so a resolver's
+forgiving lookup would never be reached, and it would list ``neg_sym_kl`` as ``negsymmetrickl``
+(docs/architecture.md).
 """
 
 from __future__ import annotations

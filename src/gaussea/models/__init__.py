@@ -1,4 +1,10 @@
-"""Alignment models by name. A new model is one module plus one entry in :func:`model_builders`."""
+"""Alignment models by name. A new model is one module plus one entry in :func:`model_builders`.
+
+A plain dict on purpose, not a class-resolver ``ClassResolver`` (PyKEEN's choice): its keys are normalised
+class names (``gaussiancommonspace``, ``labelpropagation``, ``gcnalign``), so keeping the names that configs,
+run directories and results use needs synonyms, and its ``make(name, kwargs)`` has nothing to do when every
+builder takes the same ``(inputs, config, generator)``. See docs/architecture.md, "Hand-written on purpose".
+"""
 
 from __future__ import annotations
 
