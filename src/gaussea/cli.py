@@ -24,6 +24,7 @@ from gaussea.config_fields import check_field
 from gaussea.data.corrupt import CorruptionSpec, parse_corrupt_flag
 from gaussea.data.registry import default_registry
 from gaussea.errors import CheckpointError, DataError, OutputWriteError
+from gaussea.presets import apply_preset, merge_sections
 
 TAGLINE = "multi-modal entity alignment between knowledge graphs with Gaussian embeddings"
 
@@ -94,16 +95,9 @@ def load_config_file(path: Path) -> dict:
 def build_run_config(args: argparse.Namespace) -> RunConfig:
     base = RunConfig().to_dict()
     if args.preset:
-        from gaussea.presets import apply_preset
-
         apply_preset(base, args.preset)
     if args.config:
-        file_cfg = load_config_file(Path(args.config))
-        for section, values in file_cfg.items():
-            if isinstance(values, dict) and isinstance(base.get(section), dict):
-                base[section].update(values)
-            else:
-                base[section] = values
+        merge_sections(base, load_config_file(Path(args.config)))
     direct = {
         ("data", "dataset"): args.dataset, ("data", "data_dir"): args.data_dir, ("data", "ratio"): args.ratio,
         ("data", "split"): args.split, ("data", "valid_ratio"): args.valid_ratio,
@@ -306,7 +300,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--split-dir", help="use the split files in this folder")
     s.add_argument("--corrupt", metavar="KEY=VALUE,...", help="swap a share of one side's numbers / pictures between "
                    "entities after loading, e.g. numeric=0.2,side=right or image=0.4 (data.corrupt; side: left, "
-                   "right, both (default); seed: default data.split_seed)")
+                   "right, both (default); seed: default 0)")
     s.add_argument("--model", help=f"model name (default: {d.model_name})")
     s.add_argument("--modalities", help="comma list of r,n,v (default r,n,v)")
     s.add_argument("--dim", type=int, help=f"embedding dimension (default {d.model.dim})")
