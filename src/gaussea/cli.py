@@ -289,7 +289,9 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--config", help="JSON or TOML file with data/model/train/eval sections")
     s.add_argument("--log", help="comma list of per-epoch loggers: csv, tensorboard, mlflow (default: csv)")
     s.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
-                   help="override any config value (repeatable; value parsed as JSON, e.g. --set model.dim=150)")
+                   help="override any config value (repeatable; value parsed as JSON, e.g. --set model.dim=150); a "
+                        "model's own settings are model.options.NAME (e.g. the paper model's "
+                        "--set model.options.var_max=20)")
     s.add_argument("--dataset", help=f"a registered dataset name (see `gaussea datasets`; default {d.data.dataset})")
     s.add_argument("--data-dir", help="the folder holding the dataset's files (not needed for synthetic)")
     s.add_argument("--ratio", type=float, help=f"share of links used for training (default {d.data.ratio})")
