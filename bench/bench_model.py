@@ -33,7 +33,7 @@ RESULTS = Path(__file__).parent / "results" / "model"
 
 def experiments(data_dir: str | None) -> dict[str, dict[str, dict]]:
     """experiment -> variant -> config overrides (as RunConfig.to_dict() fragments)."""
-    fixed_common = {"model": {"free_common_variance": False}}
+    fixed_common = {"model": {"options": {"free_common_variance": False}}}
     fbdb = {"data": {"dataset": "fb15k-db15k", "data_dir": data_dir, "ratio": 0.2, "split": 0},
             "model": {"modalities": ["r", "n"]}}
     dbp = {"data": {"dataset": "dbp15k-zh_en", "data_dir": data_dir, "ratio": 0.3, "split": 0},

@@ -163,7 +163,7 @@ def part_e2e(args: argparse.Namespace) -> dict:
     run_args = ["--set", f"data.options={options}", "--stage1-epochs", str(args.stage1_epochs),
                 "--stage2-epochs", str(args.stage2_epochs)]
     run_args += ["--set", f"train.batch_size={args.batch_size}", "--set",
-                 f"train.entity_batch_size={args.entity_batch_size}"]
+                 f"model.options.entity_batch_size={args.entity_batch_size}"]
     if args.max_seconds:
         run_args += ["--set", f"train.max_seconds={args.max_seconds}"]
     load_before = _load()

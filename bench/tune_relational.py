@@ -1,7 +1,7 @@
 """Quick tuning probe used on 2026-11-23: train with the shared Trainer and print, every EV epochs, the mean
 loss per loss name and H@1 of the relational space (test and train links) and of the common space (test).
 
-    EP=30 EV=10 MODEL=gaussian python bench/tune_relational.py model.margin=1.0 model.negatives=10 \\
+    EP=30 EV=10 MODEL=gaussian python bench/tune_relational.py model.options.margin=1.0 model.negatives=10 \\
         'data.options={"triple_keep": 1.0}'
 
 Defaults: synthetic data, relational modality only. Logs of the runs of 2026-11-23 are in

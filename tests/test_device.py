@@ -45,18 +45,21 @@ needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="no CUDA device on this mac
 DEVICES = ["cpu", pytest.param("cuda", marks=needs_cuda)]
 MODELS = tuple(model_builders())
 TINY = {"num_entities": 120}
-# IPTransE expands its seeds from the first epoch on, so the soft-alignment loss runs too.
-OPTIONS = {"iptranse": {"bootstrap_start": 1, "bootstrap_every": 1, "threshold": 0.0}}
+# IPTransE expands its seeds from the first epoch on, so the soft-alignment loss runs too; the paper's model and
+# MMEA take L_csl in several steps.
+OPTIONS = {"iptranse": {"bootstrap_start": 1, "bootstrap_every": 1, "threshold": 0.0},
+           "gaussian": {"entity_batch_size": 100}, "mmea": {"entity_batch_size": 100}}
 
 
-def tiny_config(model: str = "gaussian", device: str | None = None, **model_fields: Any) -> RunConfig:
+def tiny_config(model: str = "gaussian", device: str | None = None, options: dict | None = None,
+                **model_fields: Any) -> RunConfig:
     """Every model's losses in a second or two: 120 entities, dim 16, one epoch per stage."""
-    train = TrainConfig(stage1_epochs=1, stage2_epochs=1, batch_size=256, entity_batch_size=100, progress=False,
-                        checkpoint_every=1, threads=1)
+    train = TrainConfig(stage1_epochs=1, stage2_epochs=1, batch_size=256, progress=False, checkpoint_every=1,
+                        threads=1)
     if device is not None:
         train.device = device
     return RunConfig(data=DataConfig(ratio=0.3, options=dict(TINY)),
-                     model=ModelConfig(dim=16, options=dict(OPTIONS.get(model, {})), **model_fields),
+                     model=ModelConfig(dim=16, options={**OPTIONS.get(model, {}), **(options or {})}, **model_fields),
                      train=train, eval=EvalConfig(modes=("test",)), model_name=model)
 
 
@@ -226,7 +229,7 @@ def test_the_audit_catches_both_patterns() -> None:
 
 
 @pytest.mark.parametrize("name, model_fields", [(m, {}) for m in MODELS]
-                         + [("gaussian", {"numeric_negatives": 1, "numeric_norm": "quantile"})])
+                         + [("gaussian", {"options": {"numeric_negatives": 1}, "numeric_norm": "quantile"})])
 def test_model_code_names_the_device_of_every_tensor_it_makes(name: str, model_fields: dict) -> None:
     cfg = tiny_config(name, **model_fields)
     model = build_model(name, tiny_inputs(), cfg.model, torch.Generator().manual_seed(0))

@@ -31,6 +31,11 @@ def test_rows_by_owner_matches_a_loop(owner: list[int], entities: list[int]) -> 
         assert torch.allclose(means[i], expected)
 
 
+def _options(**options: object) -> ModelConfig:
+    """A model config whose ``model.options`` (the paper model's own settings) are ``options``."""
+    return ModelConfig(options=options)
+
+
 def _inputs() -> AlignmentInputs:
     cfg = RunConfig()
     cfg.data.options = {"num_entities": 300, "num_types": 4}
@@ -41,7 +46,7 @@ def _inputs() -> AlignmentInputs:
 @pytest.mark.parametrize("model_name", ["gaussian", "mmea"])
 def test_encoder_modal_means_are_the_average_encoding(model_name: str) -> None:
     inputs = _inputs()
-    model = build_model(model_name, inputs, ModelConfig(modal_means="encoder"), torch.Generator().manual_seed(0))
+    model = build_model(model_name, inputs, _options(modal_means="encoder"), torch.Generator().manual_seed(0))
     with torch.no_grad():
         encoded_images = model.image_encoder(inputs.image_features)
         entity = int(inputs.image_owner[inputs.image_owner < inputs.num_left][0])  # a left entity with pictures
@@ -61,7 +66,7 @@ def test_common_space_loss_trains_the_encoders_not_the_free_means() -> None:
     """With encoder means L_csl reaches the image and numerical encoders; the tables' mean rows get no gradient."""
     inputs = _inputs()
     for modal_means, reaches_encoders in (("encoder", True), ("free", False)):
-        model = build_model("gaussian", inputs, ModelConfig(modal_means=modal_means, common_init_std=0.1),
+        model = build_model("gaussian", inputs, _options(modal_means=modal_means, common_init_std=0.1),
                             torch.Generator().manual_seed(0))
         model.zero_grad(set_to_none=True)
         model.loss("csl", torch.arange(inputs.num_entities), torch.Generator().manual_seed(1)).backward()
@@ -72,15 +77,16 @@ def test_common_space_loss_trains_the_encoders_not_the_free_means() -> None:
 
 
 def test_unknown_modal_means_is_rejected() -> None:
-    with pytest.raises(ValueError, match="modal_means"):
-        ModelConfig(modal_means="tied")
+    with pytest.raises(ValueError, match=r"model\.options\.modal_means=\"tied\": must be one of"):
+        build_model("gaussian", _inputs(), _options(modal_means="tied"),
+                    torch.Generator().manual_seed(0))
 
 
 def test_encoder_means_drop_the_modal_losses() -> None:
     """Tied means make L_vis / L_num a pull of an entity's encodings together (a constant encoder wins): dropped."""
     inputs = _inputs()
     free = build_model("gaussian", inputs, ModelConfig(), torch.Generator().manual_seed(0))
-    tied = build_model("gaussian", inputs, ModelConfig(modal_means="encoder"), torch.Generator().manual_seed(0))
+    tied = build_model("gaussian", inputs, _options(modal_means="encoder"), torch.Generator().manual_seed(0))
     assert {"vis", "num"} <= set(free.loss_names())
     assert set(tied.loss_names()) == set(free.loss_names()) - {"vis", "num"}
 
@@ -89,8 +95,8 @@ def test_closed_form_variances_are_the_csl_minimiser() -> None:
     """In stage 2 an L_csl step first sets each batch entity's modal variance to s_e + (mu_e^m - mu_e)^2, clamped;
     numerically that is where the gradient of KL(N_e || N_e^m) with respect to the modal variance vanishes."""
     inputs = _inputs()
-    config = ModelConfig(modal_means="encoder", modal_variance_update="closed_form", common_init_std=0.1,
-                         var_init=1e-4, var_min=1e-4, var_max=0.5)
+    config = _options(modal_means="encoder", modal_variance_update="closed_form", common_init_std=0.1,
+                      var_init=1e-4, var_min=1e-4, var_max=0.5)
     model = build_model("gaussian", inputs, config, torch.Generator().manual_seed(0))
     model.set_stage(2)
     assert not model.vis_ent.var.requires_grad and not model.num_ent.var.requires_grad
@@ -112,7 +118,7 @@ def test_closed_form_variances_are_the_csl_minimiser() -> None:
 
 def test_gradient_variance_update_leaves_variances_to_the_optimiser() -> None:
     inputs = _inputs()
-    model = build_model("gaussian", inputs, ModelConfig(modal_means="encoder"), torch.Generator().manual_seed(0))
+    model = build_model("gaussian", inputs, _options(modal_means="encoder"), torch.Generator().manual_seed(0))
     model.set_stage(2)
     assert model.vis_ent.var.requires_grad
     before = model.vis_ent.var.detach().clone()
@@ -131,8 +137,9 @@ def test_evidence_variances_preset_trains_and_moves_the_visual_variances(tmp_pat
     cfg.train.stage1_epochs, cfg.train.stage2_epochs, cfg.train.progress = 8, 4, False
     result = run(cfg, tmp_path / "run")
     var = result.model.vis_ent.var.detach()[result.model.has_image]
-    assert float(var.min()) >= cfg.model.var_min and float(var.max()) <= cfg.model.var_max
-    assert float(var.mean()) > 2 * cfg.model.var_min  # moved off the floor
+    params = result.model.params
+    assert float(var.min()) >= params.var_min and float(var.max()) <= params.var_max
+    assert float(var.mean()) > 2 * params.var_min  # moved off the floor
     queries = result.metrics["test"]["test"]["num_candidates"]
     assert result.metrics["test"]["test"]["hits@10"] > 3 * 10 / queries
 
@@ -144,7 +151,7 @@ def test_closed_form_variances_are_refused_under_data_parallelism() -> None:
     from gaussea.train import Trainer
 
     inputs = _inputs()
-    closed = build_model("gaussian", inputs, ModelConfig(modal_variance_update="closed_form"),
+    closed = build_model("gaussian", inputs, _options(modal_variance_update="closed_form"),
                          torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="closed_form"):
         Trainer(closed, TrainConfig(progress=False), distributed=DistContext(0, 2))

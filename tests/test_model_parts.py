@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -100,7 +102,7 @@ def test_image_encoder_accepts_any_width() -> None:
         assert out.shape == (5, 8) and torch.all(out.abs() <= 1)
 
 
-def test_gaussian_table_clamp_and_renorm() -> None:
+def test_gaussian_table_clamp() -> None:
     table = GaussianTable(3, 4, init_std=10.0, var_min=0.5, var_max=50.0)
     assert not table.var.requires_grad
     table.set_variance_trainable(True)
@@ -110,8 +112,6 @@ def test_gaussian_table_clamp_and_renorm() -> None:
     table.var.grad = torch.zeros_like(table.var)  # as after an optimiser step that gave it a gradient
     table.clamp_()
     assert table.var.data.max() == 50.0 and table.var.data.min() == 0.5
-    table.renorm_(1.0)
-    assert torch.all(table.mean.norm(dim=1) <= 1.0 + 1e-6)
 
 
 def test_frozen_variances_are_not_clamped() -> None:
@@ -207,7 +207,7 @@ def test_numeric_encoder_does_not_collapse_in_training() -> None:
 def test_numeric_negatives_draw_owners_with_numbers_from_the_same_graph() -> None:
     cfg = RunConfig()
     cfg.model.modalities = ("n",)
-    cfg.model.numeric_negatives = 3
+    cfg.model.options = {"numeric_negatives": 3}
     cfg.data.options = {"num_entities": 300}
     pair = load_pair(cfg)
     inputs = AlignmentInputs.build(pair, choose_split(cfg, pair))
@@ -220,6 +220,6 @@ def test_numeric_negatives_draw_owners_with_numbers_from_the_same_graph() -> Non
     # the negatives add a term: the loss differs from the positive-only loss on the same batch
     idx = torch.arange(200)
     with_neg = model.loss("num", idx, torch.Generator().manual_seed(2))
-    model.cfg.numeric_negatives = 0
+    model.params = replace(model.params, numeric_negatives=0)
     without = model.loss("num", idx, torch.Generator().manual_seed(2))
     assert with_neg.item() > without.item()

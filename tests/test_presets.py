@@ -9,6 +9,8 @@ import pytest
 
 from gaussea.cli import main
 from gaussea.config import RunConfig
+from gaussea.config_migration import migrate_config
+from gaussea.models.gaussian_params import GaussianCSLParams
 from gaussea.presets import apply_preset, load_preset, merge_sections, preset_config, preset_names
 
 # The run whose figures the fb15k-db15k-long preset quotes (bench/results/model/fbdb-rn/).
@@ -28,8 +30,10 @@ def test_builtin_presets_exist_and_validate() -> None:
 def test_paper_preset_has_the_papers_values() -> None:
     cfg = preset_config("paper")
     m, t, e, d = cfg.model, cfg.train, cfg.eval, cfg.data
-    assert (m.var_init, m.var_min, m.var_max, m.image_var, m.numeric_var) == (0.5, 0.5, 50.0, 0.5, 0.5)
-    assert m.modalities == ("r", "n", "v") and m.exchange and not m.symmetric_ac
+    assert cfg.model_name == "gaussian"
+    p = GaussianCSLParams.from_options(m.options)  # the model's constants: their defaults are the paper's
+    assert (p.var_init, p.var_min, p.var_max, p.image_var, p.numeric_var) == (0.5, 0.5, 50.0, 0.5, 0.5)
+    assert m.modalities == ("r", "n", "v") and m.exchange and not p.symmetric_ac
     assert t.stage1_epochs > 0 and t.stage2_epochs > 0  # two stages
     assert e.csls_k == 10 and e.similarity == "cosine" and e.ks == (1, 5, 10)
     assert d.ratio == 0.2 and d.valid_ratio == 0.0
@@ -39,7 +43,7 @@ def test_dataset_presets_extend_paper() -> None:
     paper = load_preset("paper")
     for name in EXPECTED - {"paper"}:
         data = load_preset(name)
-        assert data["model"]["var_max"] == paper["model"]["var_max"]
+        assert data["model"]["exchange"] == paper["model"]["exchange"] and data["model_name"] == "gaussian"
         assert data["eval"]["csls_k"] == 10
     assert load_preset("fb15k-db15k")["data"]["dataset"] == "fb15k-db15k"
     dy = preset_config("d_y_15k_v1")
@@ -60,7 +64,7 @@ def test_user_preset_file_extends_builtin(tmp_path: Path) -> None:
     data = load_preset(str(path))
     assert data["train"]["lr"] == 0.005  # the user's value wins
     assert data["train"]["stage1_epochs"] == load_preset("dbp15k")["train"]["stage1_epochs"]  # the rest inherited
-    assert data["model"]["var_max"] == load_preset("paper")["model"]["var_max"]  # through dbp15k from paper
+    assert data["eval"]["ks"] == load_preset("paper")["eval"]["ks"]  # through dbp15k from paper
     assert data["data"]["dataset"] == "dbp15k-fr_en" and data["data"]["ratio"] == 0.3
     assert "description" not in data and "extends" not in data
 
@@ -106,7 +110,7 @@ def test_presets_command(capsys: pytest.CaptureFixture) -> None:
         assert name in out
     assert main(["presets", "--show", "paper"]) == 0
     shown = capsys.readouterr().out
-    assert "[model]" in shown and "var_max = 50.0" in shown
+    assert "[model]" in shown and "exchange = true" in shown
     import tomllib
 
     assert tomllib.loads(shown) == load_preset("paper")  # the display is valid TOML of the preset
@@ -123,7 +127,7 @@ def test_long_fb_preset_is_the_measured_configuration() -> None:
     """`fb15k-db15k-long` quotes a measured run: its resolved config must be that run's, field by field (the run's
     JSON is committed, so this needs no data). Only where the data lives and how the run reported progress differ."""
     measured = Path(__file__).resolve().parents[1] / "bench/results/model/fbdb-rn" / FB_LONG_RUN
-    recorded = json.loads(measured.read_text(encoding="utf-8"))["config"]
+    recorded = migrate_config(json.loads(measured.read_text(encoding="utf-8"))["config"], str(measured))
     preset = preset_config("fb15k-db15k-long").to_dict()
     incidental = {("data", "data_dir"), ("train", "progress"), ("train", "loggers"), ("train", "checkpoint_every"),
                   ("model", "modalities")}

@@ -11,9 +11,11 @@ from gaussea.runner import choose_split, load_pair
 from gaussea.train import Trainer
 
 
-def _trainer(**train: object) -> Trainer:
+def _trainer(options: dict | None = None, **train: object) -> Trainer:
+    """A trainer of the paper's model on small synthetic data; ``options`` are the model's (``model.options``)."""
     cfg = RunConfig()
     cfg.data.options = {"num_entities": 300, "num_types": 4}
+    cfg.model.options = {"entity_batch_size": 100, **(options or {})}
     pair = load_pair(cfg)
     split = choose_split(cfg, pair)
     model = build_model("gaussian", AlignmentInputs.build(pair, split), cfg.model, torch.Generator().manual_seed(0))
@@ -21,7 +23,7 @@ def _trainer(**train: object) -> Trainer:
 
 
 def test_schedule_of_each_loss() -> None:
-    trainer = _trainer(batch_size=64, entity_batch_size=100)
+    trainer = _trainer(batch_size=64)
     model = trainer.model
     rel_steps = -(-model.num_items("rel") // 64)
     batches = {name: trainer.batches(name) for name in model.loss_names()}
@@ -40,7 +42,7 @@ def test_schedule_of_each_loss() -> None:
 
 def test_stage_two_gives_csl_as_many_steps_as_rel() -> None:
     """In stage 2 the variances are learned: L_csl then takes as many steps as L_rel and L_vis."""
-    trainer = _trainer(batch_size=64, entity_batch_size=100)
+    trainer = _trainer(batch_size=64)
     model = trainer.model
     rel_steps = len(trainer.batches("rel"))
     model.set_stage(2)
@@ -49,7 +51,7 @@ def test_stage_two_gives_csl_as_many_steps_as_rel() -> None:
     per_step = -(-n // rel_steps)
     assert len(csl) == -(-n // per_step) and rel_steps - len(csl) < rel_steps / 2
     assert sorted(torch.cat(csl).tolist()) == list(range(model.num_items("csl")))
-    trainer_batch = _trainer(batch_size=64, entity_batch_size=100, stage2_csl_steps="batch")
+    trainer_batch = _trainer({"stage2_csl_steps": "batch"}, batch_size=64)
     trainer_batch.model.set_stage(2)
     assert len(trainer_batch.batches("csl")) == -(-model.num_items("csl") // 100)
 
@@ -61,7 +63,7 @@ def test_modal_means_on_the_unit_sphere_only_when_asked() -> None:
     pair = load_pair(cfg)
     inputs = AlignmentInputs.build(pair, choose_split(cfg, pair))
     for unit in (False, True):
-        cfg.model.unit_modal_means = unit
+        cfg.model.options = {"unit_modal_means": unit}
         model = build_model("gaussian", inputs, cfg.model, torch.Generator().manual_seed(0))
         for label in ("relational", "visual", "numerical"):
             left, _ = model.space_embeddings()[label]

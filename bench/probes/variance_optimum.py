@@ -7,7 +7,7 @@ true and with a swapped picture, the mean of that minimiser and of the learned v
 the dimensions) and their swapped / true ratios — Adam-learned variances that ignore their minimiser show a
 ratio near 1 however different the minimisers are. Writes the figures with command, date, machine and revision.
 
-    python bench/probes/variance_optimum.py --set model.modal_means=encoder ... --out FILE.json
+    python bench/probes/variance_optimum.py --set model.options.modal_means=encoder ... --out FILE.json
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ def main() -> None:
         bad, good = vis_var[has & corrupted & mask], vis_var[has & ~corrupted & mask]
         agreement[f"visual variance ratio swapped/clean, {where}"] = float(bad.mean() / good.mean())
         agreement[f"visual variance excess over floor ratio, {where}"] = float(
-            (bad.mean() - model.cfg.var_min) / max(float(good.mean()) - model.cfg.var_min, 1e-12))
+            (bad.mean() - model.params.var_min) / max(float(good.mean()) - model.params.var_min, 1e-12))
     # how well the learned variance alone tells swapped pictures from true ones (0.5: not at all)
     agreement["visual variance AUC swapped > clean"] = auc_higher(vis_var[has & corrupted].numpy(),
                                                                   vis_var[has & ~corrupted].numpy())

@@ -24,6 +24,7 @@ from gaussea.config_fields import check_field
 from gaussea.data.corrupt import CorruptionSpec, parse_corrupt_flag
 from gaussea.data.registry import default_registry
 from gaussea.errors import CheckpointError, DataError, OutputWriteError
+from gaussea.presets import apply_preset, merge_sections
 
 TAGLINE = "multi-modal entity alignment between knowledge graphs with Gaussian embeddings"
 
@@ -94,16 +95,9 @@ def load_config_file(path: Path) -> dict:
 def build_run_config(args: argparse.Namespace) -> RunConfig:
     base = RunConfig().to_dict()
     if args.preset:
-        from gaussea.presets import apply_preset
-
         apply_preset(base, args.preset)
     if args.config:
-        file_cfg = load_config_file(Path(args.config))
-        for section, values in file_cfg.items():
-            if isinstance(values, dict) and isinstance(base.get(section), dict):
-                base[section].update(values)
-            else:
-                base[section] = values
+        merge_sections(base, load_config_file(Path(args.config)))
     direct = {
         ("data", "dataset"): args.dataset, ("data", "data_dir"): args.data_dir, ("data", "ratio"): args.ratio,
         ("data", "split"): args.split, ("data", "valid_ratio"): args.valid_ratio,
@@ -295,7 +289,9 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--config", help="JSON or TOML file with data/model/train/eval sections")
     s.add_argument("--log", help="comma list of per-epoch loggers: csv, tensorboard, mlflow (default: csv)")
     s.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
-                   help="override any config value (repeatable; value parsed as JSON, e.g. --set model.dim=150)")
+                   help="override any config value (repeatable; value parsed as JSON, e.g. --set model.dim=150); a "
+                        "model's own settings are model.options.NAME (e.g. the paper model's "
+                        "--set model.options.var_max=20)")
     s.add_argument("--dataset", help=f"a registered dataset name (see `gaussea datasets`; default {d.data.dataset})")
     s.add_argument("--data-dir", help="the folder holding the dataset's files (not needed for synthetic)")
     s.add_argument("--ratio", type=float, help=f"share of links used for training (default {d.data.ratio})")
@@ -306,7 +302,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--split-dir", help="use the split files in this folder")
     s.add_argument("--corrupt", metavar="KEY=VALUE,...", help="swap a share of one side's numbers / pictures between "
                    "entities after loading, e.g. numeric=0.2,side=right or image=0.4 (data.corrupt; side: left, "
-                   "right, both (default); seed: default data.split_seed)")
+                   "right, both (default); seed: default 0)")
     s.add_argument("--model", help=f"model name (default: {d.model_name})")
     s.add_argument("--modalities", help="comma list of r,n,v (default r,n,v)")
     s.add_argument("--dim", type=int, help=f"embedding dimension (default {d.model.dim})")

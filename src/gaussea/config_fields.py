@@ -199,7 +199,9 @@ def check_fields(obj: Any, section: str, allowed: Mapping[str, Allowed]) -> None
     """Check every field of the dataclass instance ``obj`` in place (values normalised as by :func:`check_value`).
 
     ``section`` prefixes the field names in messages (``model`` -> ``model.dim``); empty for top-level keys.
+    Frozen dataclasses (a model's params) are normalised too: ``object.__setattr__`` is how their own
+    ``__post_init__`` may set a field.
     """
     for name, ftype in field_types(type(obj)).items():
         label = f"{section}.{name}" if section else name
-        setattr(obj, name, check_value(label, ftype, allowed.get(name, ANY), getattr(obj, name)))
+        object.__setattr__(obj, name, check_value(label, ftype, allowed.get(name, ANY), getattr(obj, name)))

@@ -74,13 +74,16 @@ def _read(name: str) -> dict[str, Any]:
 
 
 def merge_sections(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    """Update ``base`` in place with ``overlay``: sections (dicts) are merged key by key, other keys replaced.
+    """Update ``base`` in place with ``overlay``: tables (dicts) are merged key by key at every depth, other
+    values replaced.
 
-    The same rule ``gaussea run --config`` applies to config files, so a preset and a config file compose.
+    At every depth so that a preset's ``[model.options]`` adds to those of the preset it extends (and a
+    ``--config`` file's to the preset's) rather than replacing them. ``gaussea run --config`` applies the same
+    rule, so a preset and a config file compose.
     """
     for key, value in overlay.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key].update(copy.deepcopy(value))
+            merge_sections(base[key], value)
         else:
             base[key] = copy.deepcopy(value)
     return base

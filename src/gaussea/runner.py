@@ -27,7 +27,6 @@ evaluation and for the files, so a CUDA-trained model is scored by the same code
 from __future__ import annotations
 
 import io
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -40,6 +39,7 @@ import torch
 
 from gaussea.checkpoint import CheckpointError, remove_checkpoint
 from gaussea.config import SINKHORN_TAU_GRID, RunConfig
+from gaussea.config_migration import read_saved_config
 from gaussea.data.checks import check_before_training, data_notices
 from gaussea.data.corrupt import CorruptionSpec, corrupt_pair
 from gaussea.data.kgpair import KGPair, Split
@@ -49,7 +49,7 @@ from gaussea.data.splits import load_split, make_split, save_split
 from gaussea.evaluate import Embeddings, evaluate_alignment
 from gaussea.ioutil import atomic_write_bytes, atomic_write_json
 from gaussea.loggers import LoggerGroup, build_loggers
-from gaussea.models import build_model, check_model_name, model_builders
+from gaussea.models import build_model, check_model_config, model_builders
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.provenance import peak_rss_mib, provenance
@@ -90,10 +90,10 @@ def load_pair(cfg: RunConfig) -> KGPair:
     """The run's data: the dataset as loaded, then ``data.corrupt`` applied (:mod:`gaussea.data.corrupt`).
 
     Every reader of a run (training, :func:`load_run_model`, ``reproduce``) comes through here, so all of them see
-    the same corrupted data, rebuilt deterministically from the configuration; the corruption seed defaults to
-    ``data.split_seed``. The setting is checked before the dataset is read, so a typo costs no loading time.
+    the same corrupted data, rebuilt deterministically from the configuration; the corruption seed defaults to 0,
+    the same for every split. The setting is checked before the dataset is read, so a typo costs no loading time.
     """
-    spec = CorruptionSpec.from_setting(cfg.data.corrupt, default_seed=cfg.data.split_seed)
+    spec = CorruptionSpec.from_setting(cfg.data.corrupt)
     pair = default_registry().load(cfg.data.dataset, cfg.data.data_dir, strict=cfg.data.strict,
                                    **cfg.data.options)
     return pair if spec is None else corrupt_pair(pair, spec)
@@ -113,7 +113,7 @@ def choose_split(cfg: RunConfig, pair: KGPair) -> Split:
             known = ", ".join(pair.given_splits) or "none"
             raise DataError(f"dataset {pair.name} has no given split {d.given_split!r} (given: {known})")
         return pair.given_splits[d.given_split]
-    return make_split(pair.links, d.ratio, seed=d.split_seed, index=d.split, valid_ratio=d.valid_ratio)
+    return make_split(pair.links, d.ratio, index=d.split, valid_ratio=d.valid_ratio)
 
 
 def evaluate_model(model: AlignmentModel, links: np.ndarray, cfg: RunConfig,
@@ -254,7 +254,7 @@ def prepare_run_dir(run_dir: Path, cfg: RunConfig, resume: bool, overwrite: bool
             raise FileExistsError(f"{run_dir} holds an unfinished run ({CHECKPOINT_NAME}); pass --resume to continue "
                                   "it or --overwrite to discard it")
     if resume and config_path.exists():
-        return RunConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+        return RunConfig.from_dict(read_saved_config(config_path))
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(config_path, cfg.to_dict())
     return cfg
@@ -295,7 +295,7 @@ def run(cfg: RunConfig | None = None, run_dir: str | Path = "runs/default", *, r
     """
     cfg = RunConfig.from_dict((cfg or RunConfig()).to_dict())  # checked again: fields may be set after construction
     if not resume:
-        check_model_name(cfg.model_name)  # like a bad device: refused before any data is loaded or written
+        check_model_config(cfg.model_name, cfg.model)  # like a bad device: refused before loading or writing
     run_dir = Path(run_dir).resolve()
     main = distributed is None or distributed.is_main
     claim = RunDirectoryClaim(run_dir, overwrite=overwrite and not resume)
@@ -452,7 +452,7 @@ def load_run_model(run_dir: Path) -> tuple[RunConfig, KGPair, Split, AlignmentMo
     if weights is None:
         raise CheckpointError(f"{run_dir}: no trained model ({FINAL_MODEL_NAME} or {CHECKPOINT_NAME}); "
                               "is it the directory of a finished run?")
-    cfg = RunConfig.from_dict(json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
+    cfg = RunConfig.from_dict(read_saved_config(run_dir / "config.json"))
     pair = load_pair(cfg)
     split = load_split(run_dir / "split", pair)
     inputs = AlignmentInputs.build(pair, split)

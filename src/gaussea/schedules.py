@@ -29,31 +29,22 @@ def relationally_paced_batches(model: AlignmentModel, name: str, cfg: TrainConfi
     """The schedule of the models with a relational loss ``rel`` that the others are paced by.
 
     - ``ac`` (seed pairs): as many steps as ``rel`` takes, each a random draw of ``#pairs / rel steps`` pairs
-      (``train.ac_steps="match_rel"``, MMEA's), or every pair in every one of them (``"all_pairs"``), or one
-      pass in ``train.batch_size`` steps (``"one_pass"``);
-    - ``csl`` (entities): one pass in ``train.entity_batch_size`` steps in stage 1; in stage 2, with
-      ``train.stage2_csl_steps="match_rel"``, one pass in as many steps as ``rel`` takes (gradient sizes, not step
-      counts, then balance a modal variance between ``L_csl`` and its own loss);
-    - ``vis``: one pass in as many steps as ``rel`` takes;
-    - everything else: one pass in ``train.batch_size`` steps.
+      (MMEA's schedule);
+    - ``vis`` and ``csl``: one pass in as many steps as ``rel`` takes (the paper's model paces ``csl`` itself
+      outside stage 2: :meth:`gaussea.models.gaussian_csl.GaussianCommonSpace.epoch_batches`);
+    - everything else, and every loss of a model without ``rel``: one pass in ``train.batch_size`` steps.
     """
     n = model.num_items(name)
     own = model.batch_size(name)
     if own is not None:
         return shuffled_batches(n, own, generator)
-    names = model.loss_names()
     # Steps of the relational loss: the unit the other losses' schedules are counted in (0 without it).
-    rel_steps = max(1, -(-model.num_items("rel") // cfg.batch_size)) if "rel" in names else 0
-    if name == "ac" and cfg.ac_steps in ("match_rel", "all_pairs") and rel_steps and n:
-        if cfg.ac_steps == "all_pairs":
-            return [torch.arange(n)] * rel_steps
+    rel_steps = max(1, -(-model.num_items("rel") // cfg.batch_size)) if "rel" in model.loss_names() else 0
+    if name == "ac" and rel_steps and n:
         size = max(1, n // rel_steps)
         return [torch.randint(n, (size,), generator=generator) for _ in range(rel_steps)]
     size = cfg.batch_size
-    match_rel = getattr(model, "stage", 1) >= 2 and cfg.stage2_csl_steps == "match_rel"
-    if name == "csl" and not (match_rel and rel_steps):
-        size = cfg.entity_batch_size
-    elif name in ("vis", "csl") and rel_steps:  # one pass in as many steps as the relational loss takes
+    if name in ("vis", "csl") and rel_steps:  # one pass in as many steps as the relational loss takes
         size = max(1, -(-n // rel_steps))
     return shuffled_batches(n, size, generator)
 

@@ -1,12 +1,13 @@
 """The epoch loop shared by every model: alternating losses, stages, checkpoints, resume, early stopping.
 
 Each epoch runs one full pass of each of the model's losses in turn (MMEA's alternating updates), with one
-Adam shared by all losses (``optimiser_per_loss`` gives each loss its own, as MMEA's code does; see
-TrainConfig for why that is not the default), shuffled mini-batches
-drawn from a seeded generator. A model whose method prescribes its optimiser or its batch size (a full-graph
-encoder trained on seed pairs) declares them (``AlignmentModel.make_optimiser`` / ``batch_size``) and the trainer
-uses those instead. Everything a resumed run needs — model, optimisers, the batch generator's
-state, epoch and stage, best validation state — is in the checkpoint, so ``--resume`` continues exactly
+Adam shared by all losses, shuffled mini-batches drawn from a seeded generator. One Adam, not one per loss as in
+MMEA's code: with an Adam per loss each loss moves a shared parameter by about lr per step whatever its gradient,
+so L_vis pulling a visual variance down and L_csl pushing it up cancel step for step and the variances never
+reflect how far a modality sits from the common embedding. A model whose method prescribes its optimiser or its
+batch size (a full-graph encoder trained on seed pairs) declares them (``AlignmentModel.make_optimiser`` /
+``batch_size``) and the trainer uses those instead. Everything a resumed run needs — model, optimisers, the batch
+generator's state, epoch and stage, best validation state — is in the checkpoint, so ``--resume`` continues exactly
 where the last checkpoint left off and reaches the same final parameters as an uninterrupted run. At the end,
 ``model.pt`` keeps the final weights alone (:meth:`Trainer.save_final`), so that the runner can remove the large
 checkpoint of a finished run.
@@ -171,8 +172,6 @@ class Trainer:
         names = model.loss_names()
         if not names:  # a training-free model: nothing to optimise (Adam refuses an empty parameter list)
             self.optimisers = {}
-        elif config.optimiser_per_loss:
-            self.optimisers = {name: self._optimiser() for name in names}
         else:
             shared = self._optimiser()
             self.optimisers = {name: shared for name in names}
@@ -186,8 +185,12 @@ class Trainer:
         return own if own is not None else self._adam()
 
     def _adam(self) -> torch.optim.Optimizer:
-        """Adam with parameter groups: variances get ``var_lr_mult`` x lr, the common table ``common_lr_mult`` x;
-        with ``optimiser="lazy_adam"`` the embedding tables' rows are updated lazily (gaussea.optim)."""
+        """Adam over the model's parameters; with ``optimiser="lazy_adam"`` / ``"lazy_common"`` the rows of every /
+        of the common-space embedding table are updated lazily (gaussea.optim).
+
+        The groups (variances or not, common table or not, embedding table or not) are those the optimiser state of
+        every checkpoint written so far has, so that ``--resume`` loads it; all share ``train.lr``.
+        """
         tables = {id(p) for m in self.model.modules() if isinstance(m, GaussianTable) for p in m.parameters()}
         named = list(self.model.named_parameters())
         lazy = self.cfg.optimiser in ("lazy_adam", "lazy_common")
@@ -200,10 +203,8 @@ class Trainer:
                     params = [p for n, p in named if n.endswith(".var") == is_var
                               and n.startswith("common.") == is_common and (id(p) in tables) == is_table]
                     if params:
-                        mult = ((self.cfg.var_lr_mult if is_var else 1.0)
-                                * (self.cfg.common_lr_mult if is_common else 1.0))
                         row_lazy = lazy and is_table and (is_common or not common_only)
-                        groups.append({"params": params, "lr": lr * mult, "lazy": row_lazy})
+                        groups.append({"params": params, "lr": lr, "lazy": row_lazy})
         if lazy:
             return LazyAdam(groups, lr=lr)
         for group in groups:

@@ -5,7 +5,7 @@ holds ~150,000 entities (slow, run with ``-m slow``) or ~15,000 (the fast 10x-sm
 CI), every modality on, both candidate modes evaluated with CSLS. The run is a real ``gaussea run``
 subprocess so that its peak RSS (recorded by the runner in metrics.json) is the run's alone.
 
-"One short epoch" uses large batches (``batch_size=65536``, ``entity_batch_size=16384``) and ``dim=32``.
+"One short epoch" uses large batches (``batch_size=65536``, ``model.options.entity_batch_size=16384``) and ``dim=32``.
 With the default batches an epoch's cost grows with the square of the entity count (every optimiser step
 updates and clamps the full embedding tables, and the number of steps grows with the triples): measured
 0.12 s per relational step at 5k world entities vs 0.78 s at 17.6k, so one default epoch at 150k per side
@@ -37,7 +37,7 @@ def big_run(tmp_path: Path, world: int) -> dict:
     args = [
         "run", "--model", "gaussian", "--out", "big", "--set", f'data.options={{"num_entities": {world}}}',
         "--stage1-epochs", "1", "--stage2-epochs", "0", "--dim", "32", "--batch-size", "65536",
-        "--set", "train.entity_batch_size=16384", "--set", "train.checkpoint_every=0", "--threads", "1",
+        "--set", "model.options.entity_batch_size=16384", "--set", "train.checkpoint_every=0", "--threads", "1",
         "--no-progress",
     ]
     t0 = time.perf_counter()

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from gaussea.config_migration import read_saved_config
+
 SPACES: tuple[str, ...] = ("common", "relational", "visual", "numerical")
 MODAL_SPACES: tuple[str, ...] = ("relational", "visual", "numerical")
 SIDES: tuple[str, ...] = ("left", "right")
@@ -49,8 +51,10 @@ def load_variances(run_dir: str | Path) -> dict[str, dict[str, np.ndarray]]:
 
 
 def load_config(run_dir: str | Path) -> dict:
+    """The run's ``config.json`` in today's shape (:func:`~gaussea.config_migration.read_saved_config`); empty if
+    the directory has none."""
     path = Path(run_dir) / "config.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return read_saved_config(path) if path.exists() else {}
 
 
 def modality_weights(variances: dict[str, float]) -> dict[str, float]:
@@ -152,9 +156,10 @@ def variance_summary(run_dir: str | Path, corruption: bool = True) -> dict[str, 
     Both graphs are pooled (the model's spaces are shared); per-side counts are in ``per_side``.
     """
     var = load_variances(run_dir)
-    model_cfg = load_config(run_dir).get("model", {})
-    var_init, var_max = float(model_cfg.get("var_init", 0.5)), float(model_cfg.get("var_max", 50.0))
-    var_min = float(model_cfg.get("var_min", 0.5))
+    from gaussea.models.gaussian_params import paper_model_params
+
+    params = paper_model_params(load_config(run_dir))
+    var_init, var_min, var_max = params.var_init, params.var_min, params.var_max
     spaces = [s for s in SPACES if s in var["left"]]
     pooled = {s: np.concatenate([var[side][s] for side in SIDES]) for s in spaces}
     out: dict[str, Any] = {"run_dir": str(run_dir), "var_init": var_init, "var_min": var_min, "var_max": var_max,

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from gaussea.config_migration import read_saved_config
 from gaussea.errors import MissingDependencyError
 from gaussea.ioutil import atomic_write_bytes, atomic_write_text
 
@@ -260,6 +261,7 @@ FIGURE_CAPTIONS: dict[str, str] = {
 def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Report:
     """Write ``report.html`` (self-contained), ``report.md`` and ``figures/*.png`` for a finished run."""
     from gaussea.commands.explain import corruption_masks, format_summary, load_variances, variance_summary
+    from gaussea.models.gaussian_params import paper_model_params
 
     _require_matplotlib()
     run_dir = Path(run_dir)
@@ -268,8 +270,8 @@ def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Repo
         raise FileNotFoundError(f"{metrics_path}: not a finished run directory")
     out = Path(out_dir) if out_dir else run_dir / "report"
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    var_init = float(config.get("model", {}).get("var_init", 0.5))
+    config = read_saved_config(run_dir / "config.json")
+    var_init = paper_model_params(config).var_init
 
     pngs: dict[str, bytes | None] = {
         "losses": plot_losses(read_train_log(run_dir)),

@@ -18,7 +18,7 @@ How (for each modality asked for, on each side asked for):
   receives the facts of another entity of the pool, which keeps its own (a copy);
 * the generator of each (modality, side) is seeded with ``(seed, modality, side)``, so e.g. the right side's
   corrupted numbers are the same whether or not pictures or the left side are corrupted too. The seed defaults to
-  the run's ``data.split_seed`` (:func:`gaussea.runner.load_pair`): every split of one experiment sees the same
+  0 (:func:`gaussea.runner.load_pair`): every split of one experiment sees the same
   corrupted data, so the H@1 drop from clean is measured on one fixed corruption.
 
 What is recorded in ``KGPair.meta``: the corrupted entity ids under ``corrupted_numeric`` / ``corrupted_image``

@@ -55,6 +55,15 @@ def check_model_name(name: str) -> None:
         raise ValueError(f"model_name={json.dumps(name)}: unknown model; known: {', '.join(builders)}")
 
 
+def check_model_config(name: str, config: ModelConfig) -> None:
+    """Refuse an unknown model, or ``model.options`` that model refuses (``ValueError``, one line), before a run
+    loads any data (:meth:`AlignmentModel.check_options`)."""
+    check_model_name(name)
+    builder = model_builders()[name]
+    if isinstance(builder, type) and issubclass(builder, AlignmentModel):
+        builder.check_options(config)
+
+
 def build_model(name: str, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator,
                 device: torch.device | str | None = None) -> AlignmentModel:
     """Model ``name`` built on the CPU, then moved (parameters, buffers and inputs) to ``device`` if given.

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gaussea.config import TrainConfig
+from gaussea.config import ModelConfig, TrainConfig
 from gaussea.embeddings import Embeddings
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.schedules import shuffled_batches
@@ -43,6 +43,11 @@ class AlignmentModel(nn.Module, ABC):
     # Whether the model can take pairs proposed from its own predictions between epochs (iterative bootstrapping,
     # ``train.iterative_rounds``): it implements :meth:`add_seed_pairs`. The run refuses the setting for the others.
     supports_bootstrapping: bool = False
+
+    @classmethod
+    def check_options(cls, config: ModelConfig) -> None:  # noqa: B027 - optional hook
+        """Raise ``ValueError`` (one line) if the model would refuse ``config.options``: called before a run loads
+        its data, so that a bad option costs no loading time. Default: checked only when the model is built."""
 
     def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> AlignmentModel:
         """``nn.Module._apply`` (behind ``to`` / ``cuda`` / ``cpu``), extended to the model's ``inputs``.

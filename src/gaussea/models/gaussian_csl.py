@@ -7,13 +7,17 @@ numerical). Losses, updated in turn each epoch (MMEA's scheme):
 - ``vis``: ``softplus(KL(N(mu_e^v, s_e^v) || N(tanh(M1 i), 0.5)))`` per (entity, image) row;
 - ``num``: ``softplus(KL(N(mu_e^n, s_e^n) || N(mu_n, 0.5)))`` per numerical triple;
 - ``csl``: ``KL(N_e || N_e^r) + KL(N_e || N_e^v) + KL(N_e || N_e^n)``, each term only where the entity has
-  that modality — the modal variance divides the mean gap, so a noisy modality can be ignored by growing it
-  (``csl_weights`` / ``csl_unit_modal_means``, ours, off by default, weigh the terms / the modal means' scale);
+  that modality — the modal variance divides the mean gap, so a noisy modality can be ignored by growing it;
 - ``ac``: ``KL(N_e1 || N_e2)`` over training seed pairs (``symmetric_ac`` adds the reverse).
 
 Losses are means over the batch (the paper writes sums; with Adam the difference is a learning-rate scale).
 Two stages: stage 1 learns means with every variance fixed at ``var_init``; stage 2 frees the variances and
-clamps them to ``[var_min, var_max]`` after each step.
+clamps them to ``[var_min, var_max]`` after each step. Relational entity means are read on the unit sphere
+(OpenEA / MMEA's ``ent_l2_norm``; KG2E's ball projection aligned far worse on synthetic data).
+
+The model's own settings (``var_init``, ``margin``, ``modal_means``, ...) are ``model.options``, parsed into
+:class:`~gaussea.models.gaussian_params.GaussianCSLParams`; the shared ``model.*`` fields give the dimension,
+modalities, negatives and their sampling, the exchange strategy and the numerical encoder's input.
 
 ``modal_means = "encoder"`` (ours, off by default) makes ``mu_e^v`` / ``mu_e^n`` the average encoding of the
 entity's own pictures / numerical triples instead of a free parameter, and drops ``L_vis`` / ``L_num`` (with tied
@@ -31,42 +35,48 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gaussea.config import ModelConfig
+from gaussea.config import ModelConfig, TrainConfig
 from gaussea.embeddings import Embeddings
 from gaussea.gaussian import kl
 from gaussea.modalities.numerical import NumericEncoder
 from gaussea.modalities.relational import kg2e_corrupted_scores, margin_ranking
 from gaussea.modalities.visual import ImageEncoder
 from gaussea.models.base import AlignmentModel
+from gaussea.models.gaussian_params import GaussianCSLParams
 from gaussea.models.inputs import AlignmentInputs, exchange_triples
+from gaussea.models.options import resolve_params
 from gaussea.models.owners import RowsByOwner
 from gaussea.models.tables import GaussianTable
 from gaussea.models.truncated import TruncatedNegatives
 from gaussea.samplers.negatives import NegativeSampler, uniform_in_side_block
-from gaussea.schedules import RelationallyPaced
-
-LOSS_MODALITY = {"rel": "r", "vis": "v", "num": "n"}
+from gaussea.schedules import RelationallyPaced, relationally_paced_batches, shuffled_batches
 
 
 class GaussianCommonSpace(TruncatedNegatives, RelationallyPaced, AlignmentModel):
     num_stages = 2
 
-    def __init__(self, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator) -> None:
+    @classmethod
+    def check_options(cls, config: ModelConfig) -> None:
+        resolve_params(GaussianCSLParams(), config)
+
+    def __init__(self, inputs: AlignmentInputs, config: ModelConfig, generator: torch.Generator,
+                 params: GaussianCSLParams | None = None) -> None:
         super().__init__()
         self.cfg = config
+        self.params = p = resolve_params(GaussianCSLParams(), config, params)
         self.inputs = inputs
         n, d = inputs.num_entities, config.dim
         use = set(config.modalities)
         self.use_rel = "r" in use
         self.use_vis = "v" in use and len(inputs.image_owner) > 0
         self.use_num = "n" in use and len(inputs.num_entity) > 0
-        self.encoded_modal_means = config.modal_means == "encoder"
+        self.encoded_modal_means = p.modal_means == "encoder"
 
         def table(num: int, init_std: float = config.init_std) -> GaussianTable:
-            return GaussianTable(num, d, init_std=init_std, var_init=config.var_init,
-                                 var_min=config.var_min, var_max=config.var_max, generator=generator)
+            return GaussianTable(num, d, init_std=init_std, var_init=p.var_init,
+                                 var_min=p.var_min, var_max=p.var_max, generator=generator)
 
-        self.common = table(n, config.common_init_std)
+        self.common = table(n, p.common_init_std)
         if self.use_rel:
             self.rel_ent = table(n)
             self.rel = table(inputs.num_relations)
@@ -77,8 +87,7 @@ class GaussianCommonSpace(TruncatedNegatives, RelationallyPaced, AlignmentModel)
         self.init_truncated_negatives(config, inputs, corrupts_entities=self.use_rel)
         if self.use_vis:
             self.vis_ent = table(n)
-            self.image_encoder = ImageEncoder(inputs.image_features.shape[1], d,
-                                              standardise=config.standardise_images,
+            self.image_encoder = ImageEncoder(inputs.image_features.shape[1], d, standardise=True,
                                               features=inputs.image_features)
             if self.encoded_modal_means:
                 self.image_rows = RowsByOwner(inputs.image_owner, n)
@@ -129,16 +138,23 @@ class GaussianCommonSpace(TruncatedNegatives, RelationallyPaced, AlignmentModel)
     def after_step(self, name: str) -> None:
         for table in self._tables():
             table.clamp_()
-        if name == "rel" and not self.cfg.unit_means and self.cfg.max_norm is not None:
-            self.rel_ent.renorm_(self.cfg.max_norm)
+
+    def epoch_batches(self, name: str, cfg: TrainConfig, generator: torch.Generator) -> list[torch.Tensor]:
+        """L_csl's steps are this model's (``entity_batch_size`` / ``stage2_csl_steps``, see
+        :class:`GaussianCSLParams`): ``entity_batch_size`` entities a step, except in stage 2 with
+        ``stage2_csl_steps="match_rel"``, where it is paced like the others by the relational loss."""
+        paced_in_stage2 = self.stage >= 2 and self.params.stage2_csl_steps == "match_rel" and self.use_rel
+        if name == "csl" and not paced_in_stage2:
+            return shuffled_batches(self.num_items(name), self.params.entity_batch_size, generator)
+        return relationally_paced_batches(self, name, cfg, generator)
 
     def neighbour_embedding(self) -> torch.Tensor:
         """Truncated negatives replace an entity by a neighbour under the relational means."""
         return self.rel_ent.mean
 
     def _rel_entity(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Relational entity Gaussians as every loss sees them (means on the unit sphere by default)."""
-        return self.rel_ent.lookup(idx, normalise=self.cfg.unit_means)
+        """Relational entity Gaussians as every loss sees them (means on the unit sphere)."""
+        return self.rel_ent.lookup(idx, normalise=True)
 
     def _modal_entity(self, space: str, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Visual (``space="vis"``) / numerical (``"num"``) entity Gaussians as every loss sees them.
@@ -149,14 +165,14 @@ class GaussianCommonSpace(TruncatedNegatives, RelationallyPaced, AlignmentModel)
         """
         table = self.vis_ent if space == "vis" else self.num_ent
         if not self.encoded_modal_means:
-            return table.lookup(idx, normalise=self.cfg.unit_modal_means)
+            return table.lookup(idx, normalise=self.params.unit_modal_means)
         var = table.variance_rows(idx)
         grouping = self.image_rows if space == "vis" else self.numeric_rows
         entities, inverse = torch.unique(idx.reshape(-1), return_inverse=True)
         rows, segment = grouping.rows(entities)
         encoded = self._encode_images(rows) if space == "vis" else self._encode_numbers(rows)
         mean = grouping.segment_mean(encoded, segment, entities)
-        if self.cfg.unit_modal_means:
+        if self.params.unit_modal_means:
             mean = F.normalize(mean, dim=-1)
         return mean[inverse].view(*idx.shape, -1), var
 
@@ -181,21 +197,21 @@ class GaussianCommonSpace(TruncatedNegatives, RelationallyPaced, AlignmentModel)
     def set_stage(self, stage: int) -> None:
         self.stage = stage
         for table in self._tables():
-            frozen = ((table is self.common and not self.cfg.free_common_variance)
-                      or (not self.cfg.free_relational_variance and self.use_rel
+            frozen = ((table is self.common and not self.params.free_common_variance)
+                      or (not self.params.free_relational_variance and self.use_rel
                           and (table is self.rel_ent or table is self.rel))
                       or (self._closed_form_variances and table in self._modal_tables()))
             table.set_variance_trainable(stage >= 2 and not frozen)
 
     def data_parallel_blocker(self) -> str | None:
         if self._closed_form_variances:
-            return ("model.modal_variance_update='closed_form' sets each rank's shard of modal variances outside "
-                    "the optimiser, so replicas would diverge: use 'gradient' or train in one process")
+            return ("model.options.modal_variance_update='closed_form' sets each rank's shard of modal variances "
+                    "outside the optimiser, so replicas would diverge: use 'gradient' or train in one process")
         return None
 
     @property
     def _closed_form_variances(self) -> bool:
-        return self.cfg.modal_variance_update == "closed_form"
+        return self.params.modal_variance_update == "closed_form"
 
     def _modal_tables(self) -> list[GaussianTable]:
         return [t for t, used in ((getattr(self, "vis_ent", None), self.use_vis),
@@ -211,8 +227,7 @@ class GaussianCommonSpace(TruncatedNegatives, RelationallyPaced, AlignmentModel)
         out = {}
         if self.use_rel:
             mean, var = self.rel_ent.mean.detach(), self.rel_ent.var.detach()
-            if self.cfg.unit_means:
-                mean = F.normalize(mean, dim=-1)
+            mean = F.normalize(mean, dim=-1)
             out["relational"] = (Embeddings(mean[:n1], var[:n1]), Embeddings(mean[n1:], var[n1:]))
         for label, used, space, table in (("visual", self.use_vis, "vis", "vis_ent"),
                                           ("numerical", self.use_num, "num", "num_ent")):
@@ -257,21 +272,21 @@ class GaussianCommonSpace(TruncatedNegatives, RelationallyPaced, AlignmentModel)
             other_var = other_var.view(b, group, -1)
         f = kg2e_corrupted_scores((other_mean.view(b, group, -1), other_var), (tail_mean, tail_var),
                                   self.rel.lookup(r), corrupt_head)
-        return margin_ranking(f[:, 0], f[:, 1:], self.cfg.margin, mask)
+        return margin_ranking(f[:, 0], f[:, 1:], self.params.margin, mask)
 
     def _loss_vis(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         owner = self.inputs.image_owner[idx]
         mu_i = self._encode_images(idx)
         m, s = self._modal_entity("vis", owner)
-        return F.softplus(kl(m, s, mu_i, torch.full((), self.cfg.image_var, device=mu_i.device))).mean()
+        return F.softplus(kl(m, s, mu_i, torch.full((), self.params.image_var, device=mu_i.device))).mean()
 
     def _loss_num(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         ent = self.inputs.num_entity[idx]
         mu_n = self._encode_numbers(idx)
         m, s = self._modal_entity("num", ent)
-        var_n = torch.full((), self.cfg.numeric_var, device=mu_n.device)  # (a fill: no host-to-GPU copy)
+        var_n = torch.full((), self.params.numeric_var, device=mu_n.device)  # (a fill: no host-to-GPU copy)
         loss = F.softplus(kl(m, s, mu_n, var_n)).mean()
-        k = self.cfg.numeric_negatives
+        k = self.params.numeric_negatives
         if k:
             owners = self._random_numeric_owner(ent.repeat_interleave(k), generator)
             m_neg, s_neg = self._modal_entity("num", owners)
@@ -287,18 +302,15 @@ class GaussianCommonSpace(TruncatedNegatives, RelationallyPaced, AlignmentModel)
 
     def _loss_csl(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         m, s = self.common.lookup(idx)
-        weight = self.cfg.csl_weights
         total = torch.zeros(len(idx), device=m.device)
         if self.use_rel:
-            total = total + weight.get("r", 1.0) * kl(m, s, *self._rel_entity(idx))
+            total = total + kl(m, s, *self._rel_entity(idx))
         for space, used, has in (("vis", self.use_vis, self.has_image), ("num", self.use_num, self.has_number)):
             if used:
                 modal_mean, modal_var = self._modal_entity(space, idx)
-                if self.cfg.csl_unit_modal_means:
-                    modal_mean = F.normalize(modal_mean, dim=-1)
                 if self.stage >= 2 and self._closed_form_variances:
                     modal_var = self._assign_modal_variance(space, idx, m, s, modal_mean)
-                total = total + weight.get(LOSS_MODALITY[space], 1.0) * kl(m, s, modal_mean, modal_var) * has[idx]
+                total = total + kl(m, s, modal_mean, modal_var) * has[idx]
         return total.mean()
 
     def _assign_modal_variance(self, space: str, idx: torch.Tensor, common_mean: torch.Tensor,
@@ -314,6 +326,6 @@ class GaussianCommonSpace(TruncatedNegatives, RelationallyPaced, AlignmentModel)
         pairs = self.inputs.train_pairs[idx]
         a, b = self.common.lookup(pairs[:, 0]), self.common.lookup(pairs[:, 1])
         loss = kl(*a, *b)
-        if self.cfg.symmetric_ac:
+        if self.params.symmetric_ac:
             loss = loss + kl(*b, *a)
         return loss.mean()

@@ -43,7 +43,7 @@ from gaussea.encoders.numeric_sketch import NumericSketchParams, numeric_sketch
 from gaussea.models.base import AlignmentModel
 from gaussea.models.graph_encoder import GraphEncoder, GraphEncoderParams
 from gaussea.models.inputs import AlignmentInputs
-from gaussea.models.options import model_options, require_relations
+from gaussea.models.options import model_options, require_relations, unknown_options
 from gaussea.models.precision_fusion import (
     ENTITY_RELIABILITY_CHOICES,
     FusionState,
@@ -99,7 +99,7 @@ def split_options(config: ModelConfig) -> tuple[GaussianFusionParams, GraphEncod
     options = model_options(config)
     fusion_names = {f.name for f in fields(GaussianFusionParams)}
     encoder_names = {f.name for f in fields(GraphEncoderParams)}
-    unknown = sorted(set(options) - fusion_names - encoder_names)
+    unknown = unknown_options(options, fusion_names | encoder_names)
     if unknown:
         raise ValueError(f"unknown gaussian_fusion option(s) {unknown}; valid: {sorted(fusion_names | encoder_names)}")
     fusion = replace(GaussianFusionParams(), **{k: v for k, v in options.items() if k in fusion_names})

@@ -98,12 +98,6 @@ class GaussianTable(nn.Module):
         if self.var is not None and self.var.requires_grad and self.var.grad is not None:
             clamp_variance_(self.var.data, self.var_min, self.var_max)
 
-    def renorm_(self, max_norm: float) -> None:
-        """Project mean rows back into the ball ``||mu|| <= max_norm`` (KG2E's constraint)."""
-        with torch.no_grad():
-            norms = self.mean.norm(dim=1, keepdim=True).clamp_min(1e-12)
-            self.mean.mul_(torch.clamp(max_norm / norms, max=1.0))
-
 
 def _rows(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """``table[idx]`` for an index tensor of any shape, through ``index_select`` (see :meth:`GaussianTable.lookup`)."""
