@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from gaussea.config_migration import read_saved_config
 from gaussea.paper_grid import RunSpec
 
 # Configuration keys that may differ between the invocations that resume one run without changing its result.
@@ -67,7 +68,7 @@ def check_saved_configs(specs: Iterable[RunSpec], root: Path, configs: dict[RunS
     for spec in specs:
         path = spec.run_dir(root) / "config.json"
         if path.exists():
-            saved = with_defaults(json.loads(path.read_text(encoding="utf-8")))
+            saved = with_defaults(read_saved_config(path))
             diff = config_mismatch(saved, configs[spec].to_dict())
             if diff:
                 problems.append(f"{spec.run_dir(root)}: " + "; ".join(diff[:4]) + (" ..." if len(diff) > 4 else ""))

@@ -193,15 +193,21 @@ def _our_tuning(configs: dict[RunSpec, Any]) -> str:
     """How much the paper model was tuned, said under the table: a dataset preset may carry stage-2 settings
     chosen on that dataset's test links (fb15k-db15k), which the baselines did not get; gaussian_fusion's defaults
     were chosen on validation links (bench/results/gaussian-fusion/README.md)."""
-    tuned = sorted({spec.dataset for spec, cfg in configs.items() if spec.model == "gaussian"
-                    and (not cfg.model.free_relational_variance or cfg.train.stage2_csl_steps != "match_rel")})
+    from gaussea.models.gaussian_params import GaussianCSLParams
+
+    def stage2_tuned(cfg: Any) -> bool:
+        params = GaussianCSLParams.from_options(cfg.model.options)
+        return not params.free_relational_variance or params.stage2_csl_steps != "match_rel"
+
+    tuned = sorted({spec.dataset for spec, cfg in configs.items() if spec.model == "gaussian" and stage2_tuned(cfg)})
     truncated = any(spec.model == "gaussian" and cfg.model.negative_sampling == "truncated"
                     for spec, cfg in configs.items())
     text = "." if tuned or truncated else ", ours included."
     if tuned:
-        text += (f" Ours: the stage-2 settings of the {', '.join(tuned)} preset (model.free_relational_variance, "
-                 "train.stage2_csl_steps) were chosen among 5 variants on split 0's test links (BENCHMARKS.md), and "
-                 "confirmed on splits 1-2; the baselines got no such tuning.")
+        text += (f" Ours: the stage-2 settings of the {', '.join(tuned)} preset "
+                 "(model.options.free_relational_variance, model.options.stage2_csl_steps) were chosen among 5 "
+                 "variants on split 0's test links (BENCHMARKS.md), and confirmed on splits 1-2; the baselines got "
+                 "no such tuning.")
     if truncated:
         text += (" The truncated sampler's share, the number of negatives and the split of the epochs between the "
                  "stages were chosen with our model on FB15K*-DB15K 20 % split 0's test links (BENCHMARKS.md, "
