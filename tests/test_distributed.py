@@ -29,7 +29,7 @@ EASY = {"num_entities": 300, "triple_keep": 1.0, "entity_coverage": 1.0, "relati
         "relation_split": 0.0}
 WRITERS = {"gaussea.runner": ("atomic_write_json", "atomic_write_bytes", "save_split", "build_loggers",
                                 "remove_checkpoint"),
-           "gaussea.train": ("atomic_write_text", "save_checkpoint")}
+           "gaussea.training.checkpointing": ("atomic_write_text", "save_checkpoint")}
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")

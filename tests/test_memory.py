@@ -84,6 +84,6 @@ def test_training_applies_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     inputs = AlignmentInputs.build(pair, make_split(pair.links, 0.3, seed=0))
     model = build_model("transe", inputs, ModelConfig(modalities=("r",), dim=4), torch.Generator().manual_seed(0))
     calls: list[dict] = []
-    monkeypatch.setattr("gaussea.train.keep_freed_memory", lambda **kwargs: calls.append(kwargs) or True)
+    monkeypatch.setattr("gaussea.training.trainer.keep_freed_memory", lambda **kwargs: calls.append(kwargs) or True)
     Trainer(model, TrainConfig(stage1_epochs=0, stage2_epochs=0, progress=False, threads=1)).fit()
     assert calls == [{}]

@@ -380,7 +380,7 @@ def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim,
             return m["mrr"]
 
     loggers = LoggerGroup(build_loggers(cfg.train.loggers, run_dir, cfg.to_dict()) if main else [])
-    trainer = Trainer(model, cfg.train, run_dir, validate=validate, callbacks=[loggers], distributed=distributed,
+    trainer = Trainer(model, cfg.train, run_dir, validate=validate, loggers=[loggers], distributed=distributed,
                       device=device)
     claim.training_started()  # from here on a failure keeps the run directory, for --resume
     t_train = time.perf_counter()
@@ -408,6 +408,7 @@ def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim,
         "stopped_early": state.stopped_early,
         "budget_exhausted": state.budget_exhausted,
         "best_valid_epoch": state.best_epoch,
+        "scored_epoch": state.scored_epoch,
         "train_seconds": train_seconds,
         "eval_seconds": time.perf_counter() - t_eval,
         "total_seconds": time.perf_counter() - t_start,

@@ -32,7 +32,7 @@ import pytest
 import torch
 
 import gaussea.checkpoint
-import gaussea.train
+import gaussea.training.checkpointing
 from gaussea.checkpoint import CheckpointError, load_checkpoint
 from gaussea.config import RunConfig
 from gaussea.data.report import DataError
@@ -257,7 +257,8 @@ def die_in_window(monkeypatch: pytest.MonkeyPatch, window: str) -> None:
 
     monkeypatch.setattr(gaussea.checkpoint, "atomic_write_bytes", wrap(gaussea.checkpoint.atomic_write_bytes))
     monkeypatch.setattr(gaussea.checkpoint, "atomic_write_text", wrap(gaussea.checkpoint.atomic_write_text))
-    monkeypatch.setattr(gaussea.train, "atomic_write_text", wrap(gaussea.train.atomic_write_text))
+    monkeypatch.setattr(gaussea.training.checkpointing, "atomic_write_text",
+                        wrap(gaussea.training.checkpointing.atomic_write_text))
 
 
 def crash_then_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: str) -> Path:

@@ -1,0 +1,64 @@
+"""Validation during training: score every ``eval_every`` epochs, stop after ``patience`` evaluations without
+improvement, and end with the best-scoring epoch's weights.
+
+The weights the run is scored with are those of the best validation epoch whenever validation was tracked, not only
+when training stopped early: under a validation budget the protocol keeps the best epoch, and a run that reached
+its last epoch after its best would otherwise be scored on weights validation did not choose. Only evaluated
+epochs are candidates (epochs after the last evaluation are not scored on validation). Validation reads only the
+validation slice, carved out of the non-train links (never test links).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from gaussea.training.callbacks import TrainCallback
+
+if TYPE_CHECKING:
+    from gaussea.training.trainer import Trainer
+
+BEST_WEIGHTS_KEY = "best_params"  # the checkpoint entry of the best epoch's weights
+
+
+class EarlyStopping(TrainCallback):
+    """Tracks the validation score ``validate()`` (higher is better, e.g. MRR) in the trainer's state and adds it
+    to the epoch's record as ``valid_mrr``; ``patience`` 0 never stops, but still restores the best weights."""
+
+    def __init__(self, validate: Callable[[], float], every: int, patience: int) -> None:
+        if every < 1:
+            raise ValueError(f"validation every {every} epochs: needs at least 1")
+        self.validate = validate
+        self.every = every
+        self.patience = patience
+        self.best_weights: dict[str, torch.Tensor] | None = None
+
+    def on_epoch_end(self, trainer: Trainer, record: dict) -> None:
+        epoch = record["epoch"]
+        if epoch % self.every:
+            return
+        score = float(self.validate())
+        record["valid_mrr"] = score
+        state = trainer.state
+        if state.best_score is None or score > state.best_score:
+            state.best_score, state.best_epoch, state.evals_without_improvement = score, epoch, 0
+            self.best_weights = copy.deepcopy(trainer.model.state_dict())
+        else:
+            state.evals_without_improvement += 1
+            if self.patience and state.evals_without_improvement >= self.patience:
+                state.stopped_early = True
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        state = trainer.state
+        if self.best_weights is not None and state.best_epoch != state.epoch:
+            trainer.model.load_state_dict(self.best_weights)
+            state.scored_epoch = state.best_epoch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {BEST_WEIGHTS_KEY: self.best_weights}
+
+    def load_state_dict(self, checkpoint: Mapping[str, Any]) -> None:
+        self.best_weights = checkpoint.get(BEST_WEIGHTS_KEY)
