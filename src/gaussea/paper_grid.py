@@ -139,8 +139,8 @@ class Budget:
             text = (f"chosen on validation for every model: at most {epochs} (two-stage models: {stages}, {source} "
                     f"proportion), validation MRR every {self.eval_every} epochs on {self.valid_ratio:.0%} of the "
                     f"links carved from the non-train links (a shipped split: its own valid links), stopped after "
-                    f"{self.patience} evaluations without improvement and the best epoch's weights restored (a run "
-                    "that reaches the most epochs keeps its last)")
+                    f"{self.patience} evaluations without improvement, and the best validated epoch's weights "
+                    "scored (also when a run reaches the most epochs)")
         if self.max_seconds is not None:
             text += f", wall-clock cap {self.max_seconds:g} s of training per run (checked after each epoch)"
         return text

@@ -38,8 +38,10 @@ def is_iterative(model: str, metrics: Sequence[dict]) -> bool:
 
 
 def weights_epoch(metrics: dict) -> int | None:
-    """The epoch whose weights were scored: the best validation epoch when training stopped early (the trainer
-    restores it), else the last epoch trained."""
+    """The epoch whose weights were scored: ``scored_epoch`` where the run recorded it (the trainer restores the
+    best validated epoch whenever validation was tracked); older runs restored it only after an early stop."""
+    if metrics.get("scored_epoch") is not None:
+        return int(metrics["scored_epoch"])
     if metrics.get("stopped_early") and metrics.get("best_valid_epoch") is not None:
         return int(metrics["best_valid_epoch"])
     return metrics.get("epochs_completed")
