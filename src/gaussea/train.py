@@ -46,13 +46,14 @@ from gaussea.models.base import AlignmentModel
 from gaussea.models.matching import bootstrap_round
 from gaussea.models.tables import GaussianTable
 from gaussea.optim import LazyAdam, fused_adam_supported
+from gaussea.run_files import RunDirectory
 
 if TYPE_CHECKING:
     from gaussea.distributed.context import DistContext
 
-CHECKPOINT_NAME = "checkpoint.pt"
-FINAL_MODEL_NAME = "model.pt"
-LOG_NAME = "train_log.jsonl"
+CHECKPOINT_NAME = RunDirectory.CHECKPOINT
+FINAL_MODEL_NAME = RunDirectory.FINAL_MODEL
+LOG_NAME = RunDirectory.TRAIN_LOG
 DEVICE_SETTING = "train.device"
 
 
