@@ -21,7 +21,6 @@ temporary folder and are deleted unless ``--keep DIR``.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
@@ -31,6 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from speed_common import REPO, emit_report, load_average, run_child  # noqa: E402
+
+from gaussea.metrics_layout import split_results  # noqa: E402
+from gaussea.run_files import RunDirectory  # noqa: E402
 
 CASES = ("synthetic", "fbdb-rn")
 DEFAULT_DATA_DIR = "/work/shared/data/mmkg-standin"
@@ -48,7 +50,7 @@ def case_args(case: str, data_dir: str) -> list[str]:
 
 def _test_metrics(metrics: dict) -> dict:
     out = {}
-    for mode, m in metrics.get("test", {}).items():
+    for mode, m in split_results(metrics).items():
         out[mode] = {k: m.get(k) for k in ("hits@1", "hits@10", "mrr", "mr", "num_queries", "num_candidates")}
     return out
 
@@ -61,7 +63,7 @@ def run_case(case: str, data_dir: str, threads: int, workdir: Path, extra: list[
     child = run_child(cmd, cwd=REPO)
     if child["returncode"] != 0:
         raise RuntimeError(f"{case} failed ({child['returncode']}):\n{child['stderr'][-3000:]}")
-    metrics = json.loads((out_dir / "metrics.json").read_text())
+    metrics = RunDirectory(out_dir).read_metrics()
     return {"case": case, "repeat": repeat, "command": " ".join(cmd), "wall_s": round(child["wall_s"], 2),
             "peak_rss_mib": round(child["peak_rss_mib"], 1), "user_s": round(child["user_s"], 2),
             "system_s": round(child["system_s"], 2), "train_seconds": metrics.get("train_seconds"),

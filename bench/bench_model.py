@@ -25,7 +25,9 @@ from pathlib import Path
 from gaussea.cli import apply_overrides
 from gaussea.config import RunConfig
 from gaussea.ioutil import atomic_write_json, atomic_write_text
+from gaussea.metrics_layout import split_results
 from gaussea.provenance import peak_rss_mib, provenance
+from gaussea.run_files import RunDirectory
 from gaussea.runner import run
 
 RESULTS = Path(__file__).parent / "results" / "model"
@@ -113,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         out = RESULTS / args.experiment / f"{name}{'-' + args.tag if args.tag else ''}.json"
         atomic_write_json(out, record)
-        log = result.run_dir / "train_log.jsonl"  # per-epoch losses, kept beside the metrics
+        log = RunDirectory(result.run_dir).train_log_path  # per-epoch losses, kept beside the metrics
         atomic_write_text(out.with_suffix(".train_log.jsonl"), log.read_text(encoding="utf-8"))
-        test = result.metrics["test"]
+        test = split_results(result.metrics)
         print(json.dumps({"variant": name, **{mode: {k: round(v, 4) for k, v in m.items()
                                                        if k in ("hits@1", "hits@10", "mrr", "mr")}
                                                for mode, m in test.items()},

@@ -36,6 +36,7 @@ import torch
 from gaussea.cli import apply_overrides
 from gaussea.config import RunConfig
 from gaussea.ioutil import atomic_write_json
+from gaussea.metrics_layout import candidate_result
 from gaussea.provenance import now_iso
 from gaussea.runner import evaluate_model, run
 
@@ -102,7 +103,7 @@ def measure(name: str, fragment: dict, rounds: int, args: argparse.Namespace, wo
               "propagation_seconds": getattr(result.model, "compute_seconds", None),
               "train_seconds": result.metrics["train_seconds"], "peak_rss_mib": result.metrics["peak_rss_mib"],
               "epochs_completed": result.metrics["epochs_completed"]}
-    rows = [{**common, "decoder": "csls", "metrics": result.metrics["test"]["test"],
+    rows = [{**common, "decoder": "csls", "metrics": candidate_result(result.metrics),
              "per_space_test": result.metrics["per_space_test"], "eval_seconds": result.metrics["eval_seconds"],
              "run_wall_seconds": wall, "config": cfg.to_dict()}]
     sinkhorn = replace(cfg, eval=replace(cfg.eval, decoder="sinkhorn"))

@@ -32,6 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from gaussea.metrics_layout import split_results
+from gaussea.run_files import RunDirectory
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT_DIR = HERE / "results" / "scaling"
@@ -106,8 +109,9 @@ def _run_two_nodes(threads: int, out: Path, run_args: list[str]) -> tuple[list[s
 
 
 def _summarise_run(run_dir: Path, wall: float) -> dict:
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    log = [json.loads(x) for x in (run_dir / "train_log.jsonl").read_text().splitlines() if x.strip()]
+    files = RunDirectory(run_dir)
+    metrics = files.read_metrics()
+    log = files.read_train_log()
     seconds = sorted(r["seconds"] for r in log)
     per_rank = metrics.get("distributed", {}).get("peak_rss_mib_per_rank", [metrics["peak_rss_mib"]])
     return {
@@ -124,8 +128,8 @@ def _summarise_run(run_dir: Path, wall: float) -> dict:
         "budget_exhausted": metrics["budget_exhausted"],
         "test": {mode: {k: round(v, 4) for k, v in m.items() if k in ("hits@1", "hits@10", "mrr", "mr")}
                  | {"num_queries": m["num_queries"], "num_candidates": m["num_candidates"]}
-                 for mode, m in metrics["test"].items()},
-        "dataset": json.loads((run_dir / "dataset.json").read_text())["stats"]["sides"],
+                 for mode, m in split_results(metrics).items()},
+        "dataset": files.read_dataset()["stats"]["sides"],
     }
 
 

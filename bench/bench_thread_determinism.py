@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import shutil
 import sys
 import tempfile
@@ -29,6 +28,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from speed_common import REPO, emit_report, git_revision, load_average, machine, run_child  # noqa: E402
+
+from gaussea.metrics_layout import split_results  # noqa: E402
+from gaussea.run_files import RunDirectory  # noqa: E402
 
 
 def embeddings_sha256(path: Path) -> str:
@@ -49,14 +51,15 @@ def run_once(threads: int, out_dir: Path, extra: list[str]) -> dict:
     child = run_child(cmd, cwd=REPO)
     if child["returncode"] != 0:
         raise RuntimeError(f"threads={threads} failed ({child['returncode']}):\n{child['stderr'][-3000:]}")
-    metrics = json.loads((out_dir / "metrics.json").read_text())
-    test = {mode: {k: m[k] for k in ("hits@1", "hits@10", "mrr")} for mode, m in metrics["test"].items()}
+    files = RunDirectory(out_dir)
+    metrics = files.read_metrics()
+    test = {mode: {k: m[k] for k in ("hits@1", "hits@10", "mrr")} for mode, m in split_results(metrics).items()}
     return {"threads": threads, "command": " ".join(cmd[1:]), "wall_s": round(child["wall_s"], 1),
             "recorded_torch_threads": metrics["provenance"]["machine"]["torch_threads"], "test": test,
             "model": metrics.get("model"), "train_seconds": metrics.get("train_seconds"),
             "peak_rss_mib": metrics.get("peak_rss_mib"),
             "variance_by_corruption": metrics.get("variance_by_corruption"),
-            "embeddings_sha256": embeddings_sha256(out_dir / "embeddings.npz"),
+            "embeddings_sha256": embeddings_sha256(files.embeddings_path),
             "load_avg_before": load_before, "load_avg_after": load_average()}
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from gaussea.metrics_layout import split_results
+
 RESULTS = Path(__file__).parent / "results" / "model"
 
 
@@ -24,7 +26,7 @@ def main() -> int:
     for path in sorted(RESULTS.glob("*/*.json")):
         rec = json.loads(path.read_text(encoding="utf-8"))
         m = rec["metrics"]
-        for mode, metrics in m["test"].items():
+        for mode, metrics in split_results(m).items():
             print(f"| {rec['experiment']} | {rec['variant']} | {mode} ({metrics['num_queries']} x "
                   f"{metrics['num_candidates']}) | {fmt(metrics)} | {m['epochs_completed']} | "
                   f"{m['train_seconds']:.0f} | {rec['peak_rss_mib']:.0f} | {rec['revision'][:12]} |")

@@ -53,7 +53,7 @@ def test_baseline_trains_through_the_runner(model: str, tmp_path: Path) -> None:
     result = run(config(model, TINY, epochs=2), tmp_path / model)
     assert (tmp_path / model / "metrics.json").exists()
     saved = json.loads((tmp_path / model / "metrics.json").read_text())
-    test = saved["test"]["test"]
+    test = saved["test"]["test_candidates"]
     for key in ("hits@1", "hits@10", "mr", "mrr"):
         assert math.isfinite(test[key])
     assert 0.0 <= test["hits@1"] <= test["hits@10"] <= 1.0
@@ -64,7 +64,7 @@ def test_baseline_trains_through_the_runner(model: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("model", ["transe", "gcn_align"])
 def test_baseline_learns_on_easy_data(model: str, tmp_path: Path) -> None:
-    test = run(config(model, EASY, epochs=10), tmp_path).metrics["test"]["test"]
+    test = run(config(model, EASY, epochs=10), tmp_path).metrics["test"]["test_candidates"]
     random_hits10 = 10 / test["num_candidates"]
     assert test["hits@10"] > 4 * random_hits10, test
 

@@ -199,7 +199,7 @@ def test_a_null_temperature_is_chosen_on_the_validation_links(tmp_path: Path) ->
              for tau in SINKHORN_TAU_GRID}
     assert choice["valid_hits@1"] == {str(tau): h1 for tau, h1 in valid.items()}
     assert valid[choice["chosen"]] == max(valid.values())
-    assert result.metrics["test"]["test"]["sinkhorn_tau"] == choice["chosen"]
+    assert result.metrics["test"]["test_candidates"]["sinkhorn_tau"] == choice["chosen"]
     assert json.loads((tmp_path / "run" / "config.json").read_text())["eval"]["sinkhorn_tau"] is None
 
 

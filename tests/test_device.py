@@ -289,7 +289,7 @@ def test_resuming_a_cuda_run_without_cuda_points_at_its_saved_config(tmp_path: P
 
 
 def _finite_metrics(metrics: dict) -> None:
-    test = metrics["test"]["test"]
+    test = metrics["test"]["test_candidates"]
     assert all(math.isfinite(test[k]) for k in ("hits@1", "hits@10", "mr", "mrr"))
 
 
@@ -303,7 +303,7 @@ def test_tiny_run_on_cuda(name: str, tmp_path: Path) -> None:
     for file in ("embeddings.npz", "metrics.json", "checkpoint.pt"):
         assert (tmp_path / "run" / file).exists()
     # The CUDA checkpoint reloads on the CPU (evaluate) and into a CUDA model (resume).
-    assert math.isfinite(evaluate_run(tmp_path / "run")["test"]["mrr"])
+    assert math.isfinite(evaluate_run(tmp_path / "run")["test_candidates"]["mrr"])
     resumed = run(None, tmp_path / "run", resume=True)
     assert resumed.metrics["epochs_completed"] == 2
     _finite_metrics(resumed.metrics)

@@ -45,13 +45,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 
 def test_beats_random_by_a_wide_margin(trained: tuple[Path, dict]) -> None:
     _, metrics = trained
-    test = metrics["test"]["test"]
+    test = metrics["test"]["test_candidates"]
     n = test["num_candidates"]
     random_h10 = min(10, n) / n
     random_mrr = sum(1.0 / r for r in range(1, n + 1)) / n
     assert test["hits@10"] >= 4 * random_h10, test
     assert test["mrr"] >= 4 * random_mrr, test
-    assert metrics["test"]["all"]["mode"] == "all" and test["mode"] == "test"
+    assert metrics["test"]["all_candidates"]["mode"] == "all" and test["mode"] == "test"
 
 
 def test_run_directory_is_complete(trained: tuple[Path, dict]) -> None:
@@ -83,9 +83,11 @@ def test_evaluate_reproduces_metrics(trained: tuple[Path, dict]) -> None:
     run_dir, metrics = trained
     again = evaluate_run(run_dir)
     for mode in ("test", "all"):
-        assert again[mode]["mrr"] == pytest.approx(metrics["test"][mode]["mrr"], abs=1e-9)
+        key = f"{mode}_candidates"
+        assert again[key]["mrr"] == pytest.approx(metrics["test"][key]["mrr"], abs=1e-9)
     other = evaluate_run(run_dir, similarity="neg_sym_kl", csls_k=None, modes=("test",))
-    assert other["test"]["similarity"] == "neg_sym_kl" and math.isfinite(other["test"]["mrr"])
+    assert other["test_candidates"]["similarity"] == "neg_sym_kl"
+    assert math.isfinite(other["test_candidates"]["mrr"])
 
 
 def test_cli_run_and_existing_dir_guard(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,5 +112,5 @@ def test_real_data_one_epoch(shared_data: Path, tmp_path: Path) -> None:
     metrics = run(cfg, tmp_path / "dy").metrics
     assert metrics["split"]["test"] == 10500
     for mode in ("test", "all"):
-        m = metrics["test"][mode]
+        m = metrics["test"][f"{mode}_candidates"]
         assert m["num_queries"] == 10500 and all(math.isfinite(m[k]) for k in ("hits@1", "mr", "mrr"))

@@ -18,7 +18,6 @@ import pytest
 
 from gaussea.cli import main
 from gaussea.commands.explain import (
-    auc_higher,
     corruption_masks,
     dominant_modality,
     explain_entity,
@@ -27,9 +26,11 @@ from gaussea.commands.explain import (
     variance_summary,
 )
 from gaussea.config import RunConfig
+from gaussea.corruption_variance import auc_higher
 from gaussea.data.registry import default_registry
 from gaussea.errors import MissingDependencyError
 from gaussea.loggers import CSVLogger, LoggerGroup, MLflowLogger, TensorBoardLogger, build_loggers, flatten_record
+from gaussea.run_files import RunDirectory
 
 SYNTH_OPTIONS = {"num_entities": 150}
 
@@ -204,17 +205,15 @@ def test_hits_curve_matches_metrics(tiny_run: Path) -> None:
 
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     curves = hits_curve(tiny_run)
-    assert set(curves) == set(metrics["test"])
+    assert {f"{mode}_candidates" for mode in curves} == set(metrics["test"])
     for mode, y in curves.items():
         assert len(y) == 50 and np.all(np.diff(y) >= 0)
         for k in (1, 5, 10):
-            assert y[k - 1] == pytest.approx(metrics["test"][mode][f"hits@{k}"], abs=1e-9)
+            assert y[k - 1] == pytest.approx(metrics["test"][f"{mode}_candidates"][f"hits@{k}"], abs=1e-9)
 
 
 def test_train_log_has_both_stages_and_valid_mrr(tiny_run: Path) -> None:
-    from gaussea.commands.report import read_train_log
-
-    log = read_train_log(tiny_run)
+    log = RunDirectory(tiny_run).read_train_log()
     assert [r["stage"] for r in log] == [1, 1, 2, 2] and all("valid_mrr" in r for r in log)
 
 

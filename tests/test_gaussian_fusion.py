@@ -242,7 +242,7 @@ def test_model_trains_reports_variances_and_holds_calibration_pairs_out(tmp_path
     assert len(calibration) + len(encoder_pairs) == len(model.inputs.train_pairs)
     report = model.variance_report()
     assert {"common", "relational", "visual"} <= set(report)
-    assert result.metrics["test"]["test"]["hits@1"] > 0.2
+    assert result.metrics["test"]["test_candidates"]["hits@1"] > 0.2
     assert "point" in result.metrics["per_space_test"]
     summary = result.metrics["variance_by_corruption"]["visual"]
     assert summary["ratio_of_means"] > 1.0

@@ -196,7 +196,7 @@ def test_the_encoder_alone_learns_easy_synthetic_data(tmp_path: Path) -> None:
                     train=TrainConfig(stage1_epochs=5, stage2_epochs=0, progress=False, checkpoint_every=0, threads=1),
                     eval=EvalConfig(modes=("test",)), model_name="graph_encoder")
     result = run(cfg, tmp_path / "run")
-    test = result.metrics["test"]["test"]
+    test = result.metrics["test"]["test_candidates"]
     assert test["hits@1"] > 0.4, test
     assert set(result.metrics["per_space_test"]) == {"encoder"}
 

@@ -140,8 +140,8 @@ def test_evidence_variances_preset_trains_and_moves_the_visual_variances(tmp_pat
     params = result.model.params
     assert float(var.min()) >= params.var_min and float(var.max()) <= params.var_max
     assert float(var.mean()) > 2 * params.var_min  # moved off the floor
-    queries = result.metrics["test"]["test"]["num_candidates"]
-    assert result.metrics["test"]["test"]["hits@10"] > 3 * 10 / queries
+    queries = result.metrics["test"]["test_candidates"]["num_candidates"]
+    assert result.metrics["test"]["test_candidates"]["hits@10"] > 3 * 10 / queries
 
 
 def test_closed_form_variances_are_refused_under_data_parallelism() -> None:

@@ -153,7 +153,7 @@ def test_run_on_the_synthetic_default(tmp_path: Path, capsys: pytest.CaptureFixt
     assert (out / "train_log.jsonl").read_text() == ""
     for name in ("model.pt", "embeddings.npz", "config.json", "split/test_links"):
         assert (out / name).exists(), name
-    test = metrics["test"]["test"]
+    test = metrics["test"]["test_candidates"]
     assert test["hits@1"] > 0.25 and test["decoder"] == "csls"  # random: 1 / 1,167
     assert set(metrics["per_space_test"]) == {"entity_view", "relation_view"}
 
@@ -182,7 +182,7 @@ def test_sinkhorn_decoder_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "decoder=sinkhorn(tau=0.02, 15 iterations)] H@1" in capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
     for mode in ("test", "all"):
-        m = metrics["test"][mode]
+        m = metrics["test"][f"{mode}_candidates"]
         assert m["decoder"] == "sinkhorn" and m["transductive"] is True and m["csls_k"] is None
         assert 0.0 <= m["hits@1"] <= 1.0 and m["mrr"] > 0
     # `gaussea evaluate --decoder` re-decodes a finished run: Hungarian gives H@1 only.

@@ -217,8 +217,9 @@ def test_point_version_and_sinkhorn_rows_come_from_the_one_trained_run(tmp_path:
     assert sorted(p.name for p in (tmp_path / "runs" / "synthetic").iterdir()) == ["gaussian_fusion"]
     decoded = json.loads((run_dir / DECODED_NAME).read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert decoded["point"]["csls"]["test"]["hits@1"] == pytest.approx(metrics["per_space_test"]["point"]["hits@1"])
-    assert decoded["model"]["sinkhorn"]["tau_source"] == "valid" and decoded["point"]["sinkhorn"]["test"]["hits@1"] >= 0
+    point = decoded["point"]
+    assert point["csls"]["test_candidates"]["hits@1"] == pytest.approx(metrics["per_space_test"]["point"]["hits@1"])
+    assert decoded["model"]["sinkhorn"]["tau_source"] == "valid" and point["sinkhorn"]["test_candidates"]["hits@1"] >= 0
     md = (tmp_path / "table1.md").read_text()
     assert md.count("| R+N+V | Gaussian fusion, point version |") == 2  # the CSLS and the Sinkhorn block
     assert "**Decoder: Sinkhorn" in md and "Gaussian fusion minus Gaussian fusion, point version" in md

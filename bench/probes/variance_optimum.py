@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from synthetic_probe import parse_args, swapped_pictures, train, write_record
 
+from gaussea.metrics_layout import candidate_result
+
 
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
@@ -30,7 +32,7 @@ def main() -> None:
         minimiser = (common_var + (visual_mean - common_mean) ** 2).mean(1)
         learned = (visual_var.expand_as(visual_mean) if visual_var.dim() == 0 else visual_var).mean(1)
     record: dict = {"probe": "variance_optimum", "dataset": "synthetic default, 20 % split 0", "overrides": args.set,
-                    "model_test_hits@1": result.metrics["test"]["test"]["hits@1"]}
+                    "model_test_hits@1": candidate_result(result.metrics)["hits@1"]}
     for label, values in (("csl_minimiser", minimiser), ("learned", learned)):
         true_mean, swapped_mean = float(values[has & ~swapped].mean()), float(values[has & swapped].mean())
         record[label] = {"true_mean": true_mean, "swapped_mean": swapped_mean, "ratio": swapped_mean / true_mean}

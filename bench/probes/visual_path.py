@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 from synthetic_probe import parse_args, swapped_pictures, train, write_record
 
-from gaussea.commands.explain import auc_higher
+from gaussea.corruption_variance import auc_higher
 from gaussea.evaluate import Embeddings, evaluate_alignment
+from gaussea.metrics_layout import candidate_result
 
 
 def rank(x: torch.Tensor, n1: int, test: torch.Tensor) -> dict:
@@ -78,7 +79,7 @@ def main() -> None:
     for k, v in agreement.items():
         print(f"{k:38s} {v:.4f}")
     write_record(args.out, {"probe": "visual_path", "dataset": "synthetic default, 20 % split 0",
-                            "overrides": args.set, "model_test": result.metrics["test"]["test"], "spaces": rows,
+                            "overrides": args.set, "model_test": candidate_result(result.metrics), "spaces": rows,
                             "agreement": agreement, "variances": result.metrics.get("variance_by_corruption")})
 
 if __name__ == "__main__":

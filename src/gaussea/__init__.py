@@ -4,7 +4,7 @@ The Python API mirrors the command line::
 
     import gaussea
     result = gaussea.run(gaussea.RunConfig(), "runs/example")   # same as `gaussea run --out runs/example`
-    print(result.metrics["test"]["test"]["hits@1"])
+    print(result.metrics["test"]["test_candidates"]["hits@1"])   # test split, test-targets candidate pool
 
 Heavy modules (torch) are imported on first use so that ``gaussea datasets`` starts instantly.
 """
@@ -24,6 +24,8 @@ _LAZY = {
     "ModelConfig": ("gaussea.config", "ModelConfig"),
     "TrainConfig": ("gaussea.config", "TrainConfig"),
     "EvalConfig": ("gaussea.config", "EvalConfig"),
+    "EvalSettings": ("gaussea.evaluate.settings", "EvalSettings"),
+    "RunDirectory": ("gaussea.run_files", "RunDirectory"),
     "load_dataset": ("gaussea.data.registry", "load_dataset"),
 }
 

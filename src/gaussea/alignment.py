@@ -36,7 +36,6 @@ correct exactly when that evaluation gives its test link rank 1. ``keep_known=Fa
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +44,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gaussea.data.splits import link_name_lines
+from gaussea.data.splits import read_link_names as read_links
 from gaussea.errors import MissingDependencyError  # noqa: F401 - raised here, re-exported
 from gaussea.ioutil import atomic_write_text
+from gaussea.run_files import RunDirectory
 
 if TYPE_CHECKING:
     from gaussea.evaluate.similarity import Embeddings
@@ -264,16 +265,9 @@ class RunEmbeddings:
 
     @classmethod
     def load(cls, run_dir: str | Path) -> RunEmbeddings:
-        run_dir = Path(run_dir)
-        path = run_dir / "embeddings.npz"
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no embeddings (is {run_dir} a finished `gaussea run` directory?)")
-        with np.load(path, allow_pickle=False) as z:
-            names = {side: [str(x) for x in z[f"{side}_names"]] for side in ("left", "right")}
-            arrays = {k: z[k] for k in z.files if not k.endswith("_names")}
-        config_path = run_dir / "config.json"
-        config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.exists() else {}
-        return cls(run_dir, names, arrays, config)
+        files = RunDirectory(run_dir)
+        names, arrays = files.read_embeddings()
+        return cls(files.path, names, arrays, files.read_config(missing_ok=True) or {})
 
     def embeddings(self, side: str) -> Embeddings:
         import torch
@@ -337,10 +331,11 @@ class KnownPairs:
         is an error naming the file and line: silently dropping a known pair would re-predict it.
         """
         src_side, tgt_side = _sides(direction)
+        files = RunDirectory(run.run_dir)
         index = {side: {name: i for i, name in enumerate(run.names[side])} for side in ("left", "right")}
         sources, targets, splits = [], [], []
         for split in KNOWN_SPLITS:
-            path = run.run_dir / "split" / f"{split}_links"
+            path = files.links_path(split)
             if not path.exists():
                 raise FileNotFoundError(f"{path}: missing, so the run's known pairs cannot be kept fixed "
                                         "(keep_known=False / --realign-known aligns without them)")
@@ -349,7 +344,7 @@ class KnownPairs:
                 for side, name in (("left", left), ("right", right)):
                     if name not in index[side]:
                         raise ValueError(f"{path}:{lineno}: entity {name!r} is not in the {side} graph of "
-                                         f"{run.run_dir / 'embeddings.npz'}")
+                                         f"{files.embeddings_path}")
                     ids[side] = index[side][name]
                 sources.append(ids[src_side])
                 targets.append(ids[tgt_side])
@@ -540,13 +535,6 @@ def _predicted_rows(cand: Candidates, one_to_one_method: str | None,
             n = int(real.sum())
             out.append((trow[real].tolist(), srow[real].tolist(), list(range(1, n + 1)), [PREDICTED] * n))
     return out
-
-
-def read_links(path: Path) -> list[tuple[str, str]]:
-    """``left<TAB>right`` name pairs of a split file (no dataset needed: names only); [] if it is missing."""
-    if not path.exists():
-        return []
-    return [(a, b) for _, a, b in link_name_lines(path)]
 
 
 def link_accuracy(alignment: Alignment, links: Sequence[tuple[str, str]]) -> tuple[int, int]:

@@ -24,6 +24,7 @@ from gaussea.config_fields import check_field
 from gaussea.data.corrupt import CorruptionSpec, parse_corrupt_flag
 from gaussea.data.registry import default_registry
 from gaussea.errors import CheckpointError, DataError, OutputWriteError
+from gaussea.metrics_layout import split_results
 from gaussea.presets import apply_preset, merge_sections
 
 TAGLINE = "multi-modal entity alignment between knowledge graphs with Gaussian embeddings"
@@ -181,13 +182,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = build_run_config(args)  # first: a bad value is refused before torch is even imported
 
     from gaussea.distributed.context import init_from_env
+    from gaussea.run_files import RunDirectory
     from gaussea.runner import run
     from gaussea.train import resolve_device
 
     device = cfg.train.device
-    saved = Path(args.out) / "config.json"
-    if args.resume and saved.exists():  # a resumed run keeps its saved configuration; run() checks its device
-        device = json.loads(saved.read_text(encoding="utf-8")).get("train", {}).get("device", device)
+    saved = RunDirectory(args.out).read_config(missing_ok=True) if args.resume else None
+    if saved is not None:  # a resumed run keeps its saved configuration; run() checks its device
+        device = saved.get("train", {}).get("device", device)
     else:
         resolve_device(device)  # before a process group is set up for it: one clear error, exit 2
     distributed = init_from_env(device)  # a process group under torchrun with > 1 process, else None
@@ -235,7 +237,7 @@ def metrics_label(m: dict, iterative: bool = False) -> str:
 
 
 def print_metrics(metrics: dict) -> None:
-    for mode, m in metrics["test"].items():
+    for mode, m in split_results(metrics).items():
         print(f"[{metrics_label({'mode': mode, **m}, bool(metrics.get('iterative')))}] "
               f"H@1 {_metric(m['hits@1'], 4)}  H@5 {_metric(m.get('hits@5'), 4)}  "
               f"H@10 {_metric(m.get('hits@10'), 4)}  MR {_metric(m['mr'], 1)}  MRR {_metric(m['mrr'], 4)}  "
@@ -249,13 +251,13 @@ def print_metrics(metrics: dict) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from gaussea.runner import evaluate_run
+    from gaussea.runner import RUN_VALUE, evaluate_run
 
     modes = tuple(m.strip() for m in args.modes.split(",")) if args.modes else None
-    csls_k = -1 if args.csls_k is None else (args.csls_k if args.csls_k != 0 else None)
+    csls_k = RUN_VALUE if args.csls_k is None else (args.csls_k if args.csls_k != 0 else None)
     if modes is not None:
         check_field(EvalConfig, "eval", "modes", modes)
-    if csls_k != -1:  # checked like the config field, before the run is loaded
+    if csls_k != RUN_VALUE:  # checked like the config field, before the run is loaded
         check_field(EvalConfig, "eval", "csls_k", csls_k)
     out = evaluate_run(args.run_dir, similarity=args.similarity, csls_k=csls_k, modes=modes, decoder=args.decoder)
     if args.json:

@@ -19,8 +19,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from gaussea.config_migration import read_saved_config
+from gaussea.metrics_layout import candidate_result
 from gaussea.paper_grid import RunSpec
+from gaussea.run_files import RunDirectory
 
 # Configuration keys that may differ between the invocations that resume one run without changing its result.
 RUNTIME_KEYS = {("train", "progress"), ("train", "threads"), ("train", "device"), ("train", "checkpoint_every"),
@@ -66,9 +67,9 @@ def check_saved_configs(specs: Iterable[RunSpec], root: Path, configs: dict[RunS
     """ValueError listing every existing run directory whose saved configuration is not the requested one."""
     problems = []
     for spec in specs:
-        path = spec.run_dir(root) / "config.json"
-        if path.exists():
-            saved = with_defaults(read_saved_config(path))
+        found = RunDirectory(spec.run_dir(root)).read_config(missing_ok=True)
+        if found is not None:
+            saved = with_defaults(found)
             diff = config_mismatch(saved, configs[spec].to_dict())
             if diff:
                 problems.append(f"{spec.run_dir(root)}: " + "; ".join(diff[:4]) + (" ..." if len(diff) > 4 else ""))
@@ -97,12 +98,11 @@ def execute(specs: Sequence[RunSpec], root: Path, configs: dict[RunSpec, Any], *
 
 def _train(spec: RunSpec, root: Path, cfg: Any, prefix: str, log: TextIO) -> str:
     """``ran`` / ``skipped`` / ``busy`` / ``failed`` for one cell; one failed cell never loses the others."""
-    from gaussea.rundir import METRICS_NAME
     from gaussea.runlock import RunDirectoryBusy
     from gaussea.runner import run
 
     run_dir = spec.run_dir(root)
-    if (run_dir / METRICS_NAME).exists():
+    if RunDirectory(run_dir).is_finished():
         print(f"{prefix}: finished, skipped", file=log, flush=True)
         return "skipped"
     t0 = time.perf_counter()
@@ -114,7 +114,7 @@ def _train(spec: RunSpec, root: Path, cfg: Any, prefix: str, log: TextIO) -> str
     except Exception as exc:  # reported and counted; the command's exit status says so
         print(f"{prefix}: FAILED ({type(exc).__name__}: {exc})", file=log, flush=True)
         return "failed"
-    test = result.metrics["test"].get("test", {})
+    test = candidate_result(result.metrics)
     print(f"{prefix}: H@1 {test.get('hits@1', float('nan')):.4f} MRR {test.get('mrr', float('nan')):.4f} "
           f"({time.perf_counter() - t0:.0f} s)", file=log, flush=True)
     return "ran"
@@ -122,10 +122,10 @@ def _train(spec: RunSpec, root: Path, cfg: Any, prefix: str, log: TextIO) -> str
 
 def _decode(run_dir: Path, prefix: str, counts: dict[str, int], log: TextIO) -> int:
     """1 when this call wrote ``decoded.json``; a decoded run, a busy one or one without weights is left."""
-    from gaussea.paper_decode import DECODED_NAME, decode_run
+    from gaussea.paper_decode import decode_run
     from gaussea.runlock import claim_run, release_run_lock
 
-    if (run_dir / DECODED_NAME).exists():
+    if RunDirectory(run_dir).decoded_path.exists():
         return 0
     lock = claim_run(run_dir)
     if lock is None:

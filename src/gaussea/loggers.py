@@ -21,10 +21,11 @@ from typing import Any, Protocol
 
 from gaussea.errors import MissingDependencyError
 from gaussea.ioutil import atomic_write_text
+from gaussea.run_files import RunDirectory
 
-CSV_NAME = "train_log.csv"
+CSV_NAME = RunDirectory.TRAIN_LOG_CSV
 LOGGER_NAMES: tuple[str, ...] = ("csv", "tensorboard", "mlflow")
-TENSORBOARD_DIR = "tensorboard"
+TENSORBOARD_DIR = RunDirectory.TENSORBOARD
 
 
 class EpochLogger(Protocol):

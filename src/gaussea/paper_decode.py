@@ -18,7 +18,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-DECODED_NAME = "decoded.json"
+from gaussea.metrics_layout import by_candidates_key
+from gaussea.run_files import RunDirectory
+
+DECODED_NAME = RunDirectory.DECODED
 POINT_VERSION = {"variance_rounds": 0}  # GaussianFusion.reweigh options of the point version
 SINKHORN_MODE = "test"
 
@@ -32,7 +35,6 @@ def decode_run(run_dir: Path) -> dict[str, Any]:
     """The extra rows of a finished run (see the module docstring), written to ``run_dir/decoded.json``."""
     import torch
 
-    from gaussea.ioutil import atomic_write_json
     from gaussea.runner import evaluate_model, load_run_model
 
     cfg, _pair, split, model = load_run_model(run_dir)
@@ -41,8 +43,9 @@ def decode_run(run_dir: Path) -> dict[str, Any]:
         out["model"]["sinkhorn"] = _sinkhorn(model, split, cfg)
         if has_point_version(model):
             model.reweigh(**POINT_VERSION)
-            out["point"] = {"csls": evaluate_model(model, split.test, cfg), "sinkhorn": _sinkhorn(model, split, cfg)}
-    atomic_write_json(run_dir / DECODED_NAME, out)
+            out["point"] = {"csls": by_candidates_key(evaluate_model(model, split.test, cfg)),
+                            "sinkhorn": _sinkhorn(model, split, cfg)}
+    RunDirectory(run_dir).write_decoded(out)
     return out
 
 
@@ -53,7 +56,7 @@ def _sinkhorn(model: Any, split: Any, cfg: Any) -> dict[str, Any]:
     tau = None if len(split.valid) else cfg.eval.sinkhorn_tau
     sink = replace(cfg, eval=replace(cfg.eval, decoder="sinkhorn", sinkhorn_tau=tau, modes=(SINKHORN_MODE,)))
     sink, choice = with_sinkhorn_tau_from_valid(model, split, sink)
-    metrics = evaluate_model(model, split.test, sink)
+    metrics = by_candidates_key(evaluate_model(model, split.test, sink))
     return {**metrics, "sinkhorn_tau": sink.eval.sinkhorn_tau,
             "tau_source": "valid" if choice else "fixed", **({"valid_hits@1_by_tau": choice["valid_hits@1"]}
                                                             if choice else {})}

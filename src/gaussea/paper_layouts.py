@@ -129,12 +129,12 @@ def _mode_text(mode: str) -> str:
 
 
 def _images_of(dataset: str, root: Path, specs: Sequence[RunSpec]) -> int | None:
-    import json
+    from gaussea.run_files import RunDirectory
 
     for spec in specs:
-        path = spec.run_dir(root) / "dataset.json"
-        if spec.dataset == dataset and path.exists():
-            sides = json.loads(path.read_text(encoding="utf-8")).get("stats", {}).get("sides", [])
+        record = RunDirectory(spec.run_dir(root)).read_dataset(missing_ok=True) if spec.dataset == dataset else None
+        if record is not None:
+            sides = record.get("stats", {}).get("sides", [])
             return sum(int(s.get("entities_with_images", 0)) for s in sides)
     return None
 

@@ -9,13 +9,14 @@ else the last), how many runs stopped early, how many two-stage runs stopped bef
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gaussea.metrics_layout import results_by_mode, split_results
 from gaussea.paper_grid import MODAL_GROUP, RunSpec
+from gaussea.run_files import RunDirectory
 
 METRICS = ("hits@1", "hits@5", "hits@10", "mr", "mrr")
 DECODERS = ("csls", "sinkhorn")
@@ -47,30 +48,24 @@ def weights_epoch(metrics: dict) -> int | None:
     return metrics.get("epochs_completed")
 
 
-def _read(path: Path) -> dict | None:
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-
-
 def _run_records(cells: Sequence[RunSpec], root: Path) -> list[tuple[int, dict, dict, dict | None]]:
     """(split, metrics, config, decoded) of every finished run among ``cells``."""
-    from gaussea.paper_decode import DECODED_NAME
-    from gaussea.rundir import METRICS_NAME
-
     out = []
     for spec in cells:
-        run_dir = spec.run_dir(root)
-        metrics = _read(run_dir / METRICS_NAME)
+        files = RunDirectory(spec.run_dir(root))
+        metrics = files.read_metrics(missing_ok=True)
         if metrics is not None:
-            out.append((spec.split, metrics, _read(run_dir / "config.json") or {}, _read(run_dir / DECODED_NAME)))
+            out.append((spec.split, metrics, files.read_config(missing_ok=True) or {},
+                        files.read_decoded(missing_ok=True)))
     return out
 
 
 def _variant_modes(variant: str, decoder: str, metrics: dict, decoded: dict | None) -> dict | None:
     """Per-mode metrics of one (variant, decoder) of one run, or None when the run does not have them."""
     if variant == "model" and decoder == "csls":
-        return metrics["test"]
+        return split_results(metrics)
     found = (decoded or {}).get(variant, {}).get(decoder)
-    return {k: v for k, v in found.items() if isinstance(v, dict) and "hits@1" in v} if found else None
+    return results_by_mode(found) if found else None
 
 
 def _modes(per_run: list[dict]) -> dict[str, Any]:

@@ -23,17 +23,13 @@ import shutil
 from pathlib import Path
 
 from gaussea.ioutil import OutputWriteError
-from gaussea.loggers import CSV_NAME, TENSORBOARD_DIR
+from gaussea.run_files import RunDirectory
 from gaussea.runlock import acquire_run_lock, release_run_lock
-from gaussea.train import CHECKPOINT_NAME, FINAL_MODEL_NAME, LOG_NAME
 
 PREVIOUS_RUN_DIR = ".previous-run"
-METRICS_NAME = "metrics.json"
 # Every entry gaussea writes into a run directory (``gaussea report`` writes ``report/`` by default): what
 # --overwrite replaces.
-RUN_OUTPUTS = ("config.json", "dataset.json", "split", CHECKPOINT_NAME, CHECKPOINT_NAME + ".sha256",
-               FINAL_MODEL_NAME, FINAL_MODEL_NAME + ".sha256", LOG_NAME, CSV_NAME, TENSORBOARD_DIR, METRICS_NAME,
-               "embeddings.npz", "variances.npz", "report")
+RUN_OUTPUTS = RunDirectory.outputs()
 
 
 class RunDirectoryClaim:

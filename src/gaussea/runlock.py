@@ -20,8 +20,9 @@ from pathlib import Path
 
 from gaussea.errors import RunDirectoryBusy  # noqa: F401 - raised here, re-exported
 from gaussea.ioutil import OutputWriteError
+from gaussea.run_files import RunDirectory
 
-LOCK_NAME = "running.lock"
+LOCK_NAME = RunDirectory.LOCK
 _READ_RETRIES = 5  # a lock whose holder has created but not yet written it reads empty for a moment
 _READ_PAUSE_S = 0.02
 

@@ -1,6 +1,7 @@
 """One run, end to end: data -> split -> model -> training -> evaluation -> run directory.
 
-The run directory is the unit of reproducibility. It holds:
+The run directory is the unit of reproducibility (names and formats: :class:`~gaussea.run_files.RunDirectory`).
+It holds:
 
 - ``config.json``: the resolved configuration (every default written out);
 - ``dataset.json``: dataset statistics, the load report and provenance such as the synthetic generator's
@@ -10,9 +11,14 @@ The run directory is the unit of reproducibility. It holds:
   the checkpoint (optimiser state included, several times the model's size) is removed once the run has
   finished, unless ``keep_checkpoint`` (``--keep-checkpoint``), since only resuming needs it;
 - ``model.pt`` (+ ``.sha256``): the final weights, which everything that reads a finished run loads;
-- ``metrics.json``: test metrics per candidate mode, labelled, with provenance (command, revision, machine);
+- ``metrics.json``: test metrics per candidate mode (``metrics["test"]["test_candidates"]``, layout:
+  :mod:`gaussea.metrics_layout`), labelled, with provenance (command, revision, machine);
+- ``ranks.npz``: the rank of every test link per candidate mode, which the metrics summarise (``report`` draws
+  its Hits@k curve from them); a decoder that ranks nothing (Hungarian) writes none;
 - ``embeddings.npz``: common-space means and variances per side with entity names (no pickle);
-- ``variances.npz``: per-entity mean variance of every space (common, relational, visual, numerical).
+- ``variances.npz``: per-entity mean variance of every space (common, relational, visual, numerical);
+- ``corruption.npz``: where corruption was planted (synthetic data, ``data.corrupt``), which entities' image /
+  numbers are wrong, so ``explain`` needs not rebuild the data to compare their variances.
 
 Every file is written atomically; every path is a fixed name inside the run directory. Under torchrun
 (``distributed``) every rank trains and evaluates its shard, and only rank 0 writes.
@@ -26,7 +32,6 @@ evaluation and for the files, so a CUDA-trained model is scored by the same code
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -39,25 +44,24 @@ import torch
 
 from gaussea.checkpoint import CheckpointError, remove_checkpoint
 from gaussea.config import SINKHORN_TAU_GRID, RunConfig
-from gaussea.config_migration import read_saved_config
+from gaussea.corruption_variance import planted_masks, variance_by_corruption
 from gaussea.data.checks import check_before_training, data_notices
 from gaussea.data.corrupt import CorruptionSpec, corrupt_pair
 from gaussea.data.kgpair import KGPair, Split
 from gaussea.data.registry import default_registry
 from gaussea.data.report import DataError
-from gaussea.data.splits import load_split, make_split, save_split
-from gaussea.evaluate import Embeddings, evaluate_alignment
-from gaussea.ioutil import atomic_write_bytes, atomic_write_json
+from gaussea.data.splits import load_split, make_split
+from gaussea.evaluate import Embeddings, EvalSettings, ranked_evaluation
 from gaussea.loggers import LoggerGroup, build_loggers
+from gaussea.metrics_layout import by_candidates_key, candidate_result
 from gaussea.models import build_model, check_model_config, model_builders
 from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.provenance import peak_rss_mib, provenance
-from gaussea.rundir import METRICS_NAME, RunDirectoryClaim
+from gaussea.run_files import RunDirectory
+from gaussea.rundir import RunDirectoryClaim
 from gaussea.train import (
-    CHECKPOINT_NAME,
     DEVICE_SETTING,
-    FINAL_MODEL_NAME,
     Trainer,
     load_final_weights,
     resolve_device,
@@ -68,6 +72,9 @@ if TYPE_CHECKING:
     from gaussea.distributed.context import DistContext
 
 T = TypeVar("T")
+#: Scores test links under one :class:`EvalSettings`: ``(metrics, ranks or None)``. :func:`ranked_evaluation`, or
+#: under torchrun its sharded twin (same arguments, same result).
+Evaluator = Callable[[Embeddings, Embeddings, np.ndarray, EvalSettings], "tuple[dict, torch.Tensor | None]"]
 NO_GIVEN_SPLIT = "none"  # data.given_split value: draw a random split even where the dataset ships one
 
 
@@ -82,7 +89,7 @@ class RunResult:
     split: Split
 
     def __repr__(self) -> str:
-        test = self.metrics.get("test", {}).get("test", {})
+        test = candidate_result(self.metrics)
         return f"RunResult({self.run_dir}, test H@1={test.get('hits@1')}, MRR={test.get('mrr')})"
 
 
@@ -116,24 +123,35 @@ def choose_split(cfg: RunConfig, pair: KGPair) -> Split:
     return make_split(pair.links, d.ratio, index=d.split, valid_ratio=d.valid_ratio)
 
 
-def evaluate_model(model: AlignmentModel, links: np.ndarray, cfg: RunConfig,
-                   exclude: np.ndarray | None = None, *, evaluate: Callable[..., dict] = evaluate_alignment) -> dict:
-    """Metrics of ``model`` on ``links`` for every candidate mode in the config (left -> right).
+@dataclass
+class TestEvaluation:
+    """A model scored on the test links: the result per candidate mode, and the ranks behind each (modes whose
+    decoder ranks: all but the Hungarian assignment)."""
 
-    ``evaluate`` is :func:`~gaussea.evaluate.evaluate_alignment` or its sharded twin (same arguments, same result).
-    """
+    metrics: dict[str, dict]
+    ranks: dict[str, np.ndarray]
+
+
+def evaluate_test(model: AlignmentModel, links: np.ndarray, cfg: RunConfig, *,
+                  evaluate: Evaluator = ranked_evaluation) -> TestEvaluation:
+    """``model`` scored on ``links`` for every candidate mode in the config (left -> right)."""
     left, right = _on_cpu(model.entity_embeddings())
-    out = {}
+    out = TestEvaluation({}, {})
     for mode in cfg.eval.modes:
-        out[mode] = evaluate(left, right, links, mode=mode, similarity=cfg.eval.similarity,
-                             csls_k=cfg.eval.csls_k, ks=cfg.eval.ks, chunk_size=cfg.eval.chunk_size,
-                             decoder=cfg.eval.decoder, sinkhorn_tau=cfg.eval.sinkhorn_tau,
-                             sinkhorn_iterations=cfg.eval.sinkhorn_iterations)
+        out.metrics[mode], ranks = evaluate(left, right, links, EvalSettings.from_config(cfg.eval, mode))
+        if ranks is not None:
+            out.ranks[mode] = ranks.numpy()
     return out
 
 
+def evaluate_model(model: AlignmentModel, links: np.ndarray, cfg: RunConfig, *,
+                   evaluate: Evaluator = ranked_evaluation) -> dict:
+    """Metrics of ``model`` on ``links`` for every candidate mode in the config, ``{mode: result}``."""
+    return evaluate_test(model, links, cfg, evaluate=evaluate).metrics
+
+
 def with_sinkhorn_tau_from_valid(model: AlignmentModel, split: Split, cfg: RunConfig, *,
-                                 evaluate: Callable[..., dict] = evaluate_alignment) -> tuple[RunConfig, dict | None]:
+                                 evaluate: Evaluator = ranked_evaluation) -> tuple[RunConfig, dict | None]:
     """``cfg`` with a null ``eval.sinkhorn_tau`` chosen on the validation links, and the record of the choice.
 
     The temperature that maximises valid x valid H@1 with the Sinkhorn decoder among ``SINKHORN_TAU_GRID`` (ties:
@@ -145,9 +163,8 @@ def with_sinkhorn_tau_from_valid(model: AlignmentModel, split: Split, cfg: RunCo
     left, right = _on_cpu(model.entity_embeddings())
     scores = {}
     for tau in SINKHORN_TAU_GRID:
-        scores[tau] = evaluate(left, right, split.valid, mode="test", similarity=cfg.eval.similarity,
-                               ks=cfg.eval.ks, chunk_size=cfg.eval.chunk_size, decoder="sinkhorn", sinkhorn_tau=tau,
-                               sinkhorn_iterations=cfg.eval.sinkhorn_iterations)["hits@1"]
+        settings = EvalSettings.from_config(cfg.eval, "test", sinkhorn_tau=tau)
+        scores[tau] = evaluate(left, right, split.valid, settings)[0]["hits@1"]
     best = max(SINKHORN_TAU_GRID, key=lambda tau: (scores[tau], -tau))
     record = {"chosen": best, "valid_hits@1": {str(tau): h1 for tau, h1 in scores.items()},
               "valid_links": len(split.valid)}
@@ -162,18 +179,24 @@ def check_sinkhorn_validation(cfg: RunConfig, split: Split) -> None:
 
 
 def per_space_metrics(model: AlignmentModel, links: np.ndarray, cfg: RunConfig, *,
-                      evaluate: Callable[..., dict] = evaluate_alignment) -> dict:
+                      evaluate: Evaluator = ranked_evaluation) -> dict:
     """Diagnostics: how well each modality space alone aligns (test candidates, cosine + CSLS).
 
     Reported next to the main figures, never used to choose anything.
     """
+    settings = EvalSettings.from_config(cfg.eval, "test", similarity="cosine", decoder="csls")
     out = {}
     for space, pair in model.space_embeddings().items():
         left, right = _on_cpu(pair)
-        m = evaluate(left, right, links, mode="test", similarity="cosine", csls_k=cfg.eval.csls_k,
-                     ks=cfg.eval.ks, chunk_size=cfg.eval.chunk_size)
+        m, _ranks = evaluate(left, right, links, settings)
         out[space] = {k: m[k] for k in ("hits@1", "hits@10", "mrr")}
     return out
+
+
+def validation_settings(cfg: RunConfig) -> EvalSettings:
+    """What early stopping scores the validation links with: test candidates and the per-query decoder (joint
+    decoding is a test-time choice), with the run's similarity, CSLS k, Hits@k and chunk size."""
+    return EvalSettings.from_config(cfg.eval, "test", decoder="csls")
 
 
 def _on_cpu(pair: tuple[Embeddings, Embeddings]) -> tuple[Embeddings, Embeddings]:
@@ -182,55 +205,33 @@ def _on_cpu(pair: tuple[Embeddings, Embeddings]) -> tuple[Embeddings, Embeddings
     return left.cpu(), right.cpu()
 
 
-def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    return buf.getvalue()
-
-
-def write_embeddings(run_dir: Path, model: AlignmentModel, pair: KGPair) -> None:
-    left, right = _on_cpu(model.entity_embeddings())
-    arrays: dict[str, np.ndarray] = {
-        "left_names": np.array(pair.left.entities.names, dtype=str),
-        "right_names": np.array(pair.right.entities.names, dtype=str),
-    }
-    for label, emb in (("left", left), ("right", right)):
-        arrays[f"{label}_mean"] = emb.mean.cpu().numpy().astype(np.float32)
-        if emb.var is not None:
-            arrays[f"{label}_var"] = emb.var.cpu().numpy().astype(np.float32)
-    atomic_write_bytes(run_dir / "embeddings.npz", _npz_bytes(arrays))
+def variances_by_side(model: AlignmentModel, pair: KGPair) -> dict[str, dict[str, np.ndarray]]:
+    """The model's per-entity mean variance of every space, ``{side: {space: values}}``; empty sides for a model
+    without variances."""
+    n1 = pair.left.num_entities
     report = model.variance_report()
-    if report:
-        n1 = pair.left.num_entities
-        var_arrays = {}
-        for space, values in report.items():
-            var_arrays[f"left_{space}"] = values[:n1].astype(np.float32)
-            var_arrays[f"right_{space}"] = values[n1:].astype(np.float32)
-        atomic_write_bytes(run_dir / "variances.npz", _npz_bytes(var_arrays))
+    return {"left": {space: v[:n1] for space, v in report.items()},
+            "right": {space: v[n1:] for space, v in report.items()}}
 
 
 def corruption_variance_summary(model: AlignmentModel, pair: KGPair) -> dict | None:
-    """Where corruption was planted (synthetic data, ``data.corrupt``): mean learned modal variance of corrupted vs
-    clean entities (the paper's claim)."""
-    report = model.variance_report()
-    n1 = pair.left.num_entities
-    out = {}
-    for key, space in (("corrupted_image", "visual"), ("corrupted_numeric", "numerical")):
-        masks = pair.meta.get(key)
-        if not masks or space not in report:
-            continue
-        values = report[space]
-        corrupted = np.zeros(len(values), dtype=bool)
-        corrupted[np.asarray(masks["left"], dtype=np.int64)] = True
-        corrupted[n1 + np.asarray(masks["right"], dtype=np.int64)] = True
-        has = ~np.isnan(values)
-        bad, good = values[has & corrupted], values[has & ~corrupted]
-        if len(bad) and len(good):
-            out[space] = {"corrupted_mean": float(bad.mean()), "clean_mean": float(good.mean()),
-                          "corrupted_median": float(np.median(bad)), "clean_median": float(np.median(good)),
-                          "ratio_of_means": float(bad.mean() / good.mean()),
-                          "num_corrupted": int(len(bad)), "num_clean": int(len(good))}
-    return out or None
+    """Where corruption was planted (synthetic data, ``data.corrupt``): learned modal variance of corrupted vs
+    clean entities (the paper's claim; :func:`~gaussea.corruption_variance.variance_by_corruption`)."""
+    masks = planted_masks(pair)
+    return variance_by_corruption(variances_by_side(model, pair), masks) if masks else None
+
+
+def write_embeddings(run_dir: RunDirectory, model: AlignmentModel, pair: KGPair) -> None:
+    """``embeddings.npz`` (common-space Gaussians with entity names) and, for a model with variances,
+    ``variances.npz``."""
+    left, right = _on_cpu(model.entity_embeddings())
+    sides = {"left": left, "right": right}
+    run_dir.write_embeddings({"left": pair.left.entities.names, "right": pair.right.entities.names},
+                             {side: emb.mean.cpu().numpy() for side, emb in sides.items()},
+                             {side: None if emb.var is None else emb.var.cpu().numpy() for side, emb in sides.items()})
+    variances = variances_by_side(model, pair)
+    if variances["left"]:
+        run_dir.write_variances(variances)
 
 
 def prepare_run_dir(run_dir: Path, cfg: RunConfig, resume: bool, overwrite: bool) -> RunConfig:
@@ -242,21 +243,22 @@ def prepare_run_dir(run_dir: Path, cfg: RunConfig, resume: bool, overwrite: bool
     Under ``overwrite`` the previous run was already moved aside when the directory was claimed
     (:class:`~gaussea.rundir.RunDirectoryClaim`); with ``resume`` as well, ``resume`` wins.
     """
-    config_path = run_dir / "config.json"
+    files = RunDirectory(run_dir)
     if resume and run_dir.exists():
         for stale in run_dir.rglob(".*.tmp"):  # left by a kill during an atomic write
             stale.unlink(missing_ok=True)
     if not (resume or overwrite):
-        if (run_dir / METRICS_NAME).exists():
-            raise FileExistsError(f"{run_dir} holds a finished run ({METRICS_NAME}); pass --overwrite to replace it, "
-                                  "--resume to re-evaluate it, or choose another --out")
-        if (run_dir / CHECKPOINT_NAME).exists():
-            raise FileExistsError(f"{run_dir} holds an unfinished run ({CHECKPOINT_NAME}); pass --resume to continue "
-                                  "it or --overwrite to discard it")
-    if resume and config_path.exists():
-        return RunConfig.from_dict(read_saved_config(config_path))
+        if files.is_finished():
+            raise FileExistsError(f"{run_dir} holds a finished run ({files.METRICS}); pass --overwrite to replace "
+                                  "it, --resume to re-evaluate it, or choose another --out")
+        if files.checkpoint_path.exists():
+            raise FileExistsError(f"{run_dir} holds an unfinished run ({files.CHECKPOINT}); pass --resume to "
+                                  "continue it or --overwrite to discard it")
+    saved = files.read_config(missing_ok=True) if resume else None
+    if saved is not None:
+        return RunConfig.from_dict(saved)
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(config_path, cfg.to_dict())
+    files.write_config(cfg.to_dict())
     return cfg
 
 
@@ -342,19 +344,20 @@ def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim,
     if cfg.train.threads:  # the run's (on --resume the saved) count, set before anything computes or is recorded
         torch.set_num_threads(cfg.train.threads)
     started = provenance()  # before training: the code that runs is the code of this revision
+    files = RunDirectory(run_dir)
     try:
         device = run_device(cfg.train.device, distributed)
     except ValueError as exc:
         if not resume:
             raise
-        raise ValueError(f"{run_dir / 'config.json'}: {exc} (a resumed run keeps its saved configuration: edit "
-                         f"{DEVICE_SETTING} there to continue on another device)") from None
+        raise ValueError(f"{files.config_path}: {exc} (a resumed run keeps its saved "
+                         f"configuration: edit {DEVICE_SETTING} there to continue on another device)") from None
     main = distributed is None or distributed.is_main
-    evaluate: Callable[..., dict] = evaluate_alignment
+    evaluate: Evaluator = ranked_evaluation
     if distributed is not None:
-        from gaussea.distributed.retrieval import sharded_evaluate_alignment
+        from gaussea.distributed.retrieval import sharded_ranked_evaluation
 
-        evaluate = partial(sharded_evaluate_alignment, distributed)
+        evaluate = partial(sharded_ranked_evaluation, distributed)
     torch.manual_seed(cfg.train.seed)
     pair = load_pair(cfg)
     split = choose_split(cfg, pair)
@@ -365,8 +368,8 @@ def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim,
                                  data_dir=cfg.data.data_dir):
             notify(line)
     if main:
-        save_split(split, pair, run_dir / "split")
-        atomic_write_json(run_dir / "dataset.json", {"stats": pair.stats(), "meta": _jsonable_meta(pair.meta)})
+        files.write_split(split, pair)
+        files.write_dataset(pair.stats(), _jsonable_meta(pair.meta))
     inputs = AlignmentInputs.build(pair, split)
     generator = torch.Generator().manual_seed(cfg.train.seed)
     model = build_model(cfg.model_name, inputs, cfg.model, generator, device=device)
@@ -375,9 +378,7 @@ def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim,
     if len(split.valid) and cfg.train.eval_every:
         def validate() -> float:
             left, right = _on_cpu(model.entity_embeddings())
-            m = evaluate(left, right, split.valid, mode="test", similarity=cfg.eval.similarity,
-                         csls_k=cfg.eval.csls_k, ks=cfg.eval.ks, chunk_size=cfg.eval.chunk_size)
-            return m["mrr"]
+            return evaluate(left, right, split.valid, validation_settings(cfg))[0]["mrr"]
 
     loggers = LoggerGroup(build_loggers(cfg.train.loggers, run_dir, cfg.to_dict()) if main else [])
     trainer = Trainer(model, cfg.train, run_dir, validate=validate, loggers=[loggers], distributed=distributed,
@@ -393,7 +394,7 @@ def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim,
     t_eval = time.perf_counter()
     with torch.no_grad():
         cfg, tau_choice = with_sinkhorn_tau_from_valid(model, split, cfg, evaluate=evaluate)
-        test_metrics = evaluate_model(model, split.test, cfg, evaluate=evaluate)
+        tested = evaluate_test(model, split.test, cfg, evaluate=evaluate)
     metrics = {
         "model": cfg.model_name,
         "dataset": cfg.data.dataset,
@@ -402,7 +403,7 @@ def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim,
         "split": {**split.description, **split.sizes()},
         "iterative": is_iterative(model, cfg),
         "uses_names": False,
-        "test": test_metrics,
+        "test": by_candidates_key(tested.metrics),
         **({"sinkhorn_tau_chosen_on_valid": tau_choice} if tau_choice else {}),
         "epochs_completed": state.epoch,
         "stopped_early": state.stopped_early,
@@ -417,6 +418,7 @@ def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim,
     }
     with torch.no_grad():
         metrics["per_space_test"] = per_space_metrics(model, split.test, cfg, evaluate=evaluate)
+    masks = planted_masks(pair)
     summary = corruption_variance_summary(model, pair)
     if summary:
         metrics["variance_by_corruption"] = summary
@@ -425,10 +427,14 @@ def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim,
                                   "peak_rss_mib_per_rank": distributed.all_gather_object(peak_rss_mib())}
 
     def write_outputs() -> None:
-        write_embeddings(run_dir, model, pair)
-        atomic_write_json(run_dir / METRICS_NAME, metrics)
+        write_embeddings(files, model, pair)
+        if tested.ranks:
+            files.write_ranks(tested.ranks)
+        if masks:
+            files.write_corruption(masks)
+        files.write_metrics(metrics)  # last: its presence marks the run finished
         if not keep_checkpoint:  # finished: model.pt holds what is read from now on
-            remove_checkpoint(run_dir / CHECKPOINT_NAME)
+            remove_checkpoint(files.checkpoint_path)
 
     _on_main(distributed, write_outputs)
     return RunResult(run_dir, metrics, model, pair, split)
@@ -447,15 +453,14 @@ def load_run_model(run_dir: Path) -> tuple[RunConfig, KGPair, Split, AlignmentMo
     finished run (evaluate, align, explain, report) works on CPU tensors, and a run trained on a GPU can then be
     inspected on a machine without one.
     """
-    run_dir = Path(run_dir)
-    weights = next((run_dir / name for name in (FINAL_MODEL_NAME, CHECKPOINT_NAME) if (run_dir / name).exists()),
-                   None)
+    files = RunDirectory(run_dir)
+    weights = files.weights_path()
     if weights is None:
-        raise CheckpointError(f"{run_dir}: no trained model ({FINAL_MODEL_NAME} or {CHECKPOINT_NAME}); "
+        raise CheckpointError(f"{run_dir}: no trained model ({files.FINAL_MODEL} or {files.CHECKPOINT}); "
                               "is it the directory of a finished run?")
-    cfg = RunConfig.from_dict(read_saved_config(run_dir / "config.json"))
+    cfg = RunConfig.from_dict(files.read_config())
     pair = load_pair(cfg)
-    split = load_split(run_dir / "split", pair)
+    split = files.read_split(pair)
     inputs = AlignmentInputs.build(pair, split)
     model = build_model(cfg.model_name, inputs, cfg.model, torch.Generator().manual_seed(cfg.train.seed))
     load_final_weights(model, weights)
@@ -463,24 +468,36 @@ def load_run_model(run_dir: Path) -> tuple[RunConfig, KGPair, Split, AlignmentMo
     return cfg, pair, split, model
 
 
-def evaluate_run(run_dir: str | Path, similarity: str | None = None, csls_k: int | None = -1,
+#: ``evaluate_run(csls_k=...)``: keep the run's own CSLS k (None turns CSLS off).
+RUN_VALUE = "run"
+#: The sentinel older callers passed for :data:`RUN_VALUE`; still accepted at this boundary.
+LEGACY_RUN_CSLS_K = -1
+
+
+def evaluate_run(run_dir: str | Path, similarity: str | None = None, csls_k: int | None | str = RUN_VALUE,
                  modes: tuple[str, ...] | None = None, decoder: str | None = None) -> dict:
-    """Re-evaluate a finished run, optionally with another similarity / CSLS k / candidate modes / decoder."""
+    """Re-evaluate a finished run, optionally with another similarity / CSLS k / candidate modes / decoder.
+
+    Returns the test split's section in the layout of ``metrics.json`` (``{"test_candidates": {...}, ...}``).
+    ``csls_k``: ``"run"`` (default; the old ``-1`` means the same) keeps the run's, None turns CSLS off.
+    """
     cfg, _pair, split, model = load_run_model(Path(run_dir))
+    changes: dict = {}
     if decoder:
-        cfg.eval = replace(cfg.eval, decoder=decoder)  # validated like a config value
+        changes["decoder"] = decoder
     if similarity:
-        cfg.eval.similarity = similarity
-    if csls_k != -1:
-        cfg.eval.csls_k = csls_k
+        changes["similarity"] = similarity
+    if csls_k not in (RUN_VALUE, LEGACY_RUN_CSLS_K):
+        changes["csls_k"] = csls_k
     if modes:
-        cfg.eval.modes = tuple(modes)
+        changes["modes"] = tuple(modes)
+    cfg = replace(cfg, eval=replace(cfg.eval, **changes))  # each value checked like a config value
     with torch.no_grad():
         cfg, tau_choice = with_sinkhorn_tau_from_valid(model, split, cfg)
         metrics = evaluate_model(model, split.test, cfg)
     for mode_metrics in metrics.values() if tau_choice else ():
         mode_metrics["sinkhorn_tau_chosen_on_valid"] = tau_choice
-    return metrics
+    return by_candidates_key(metrics)
 
 
 __all__ = ["RunResult", "run", "evaluate_run", "load_run_model", "Embeddings"]

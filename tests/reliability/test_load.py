@@ -56,13 +56,13 @@ def big_run(tmp_path: Path, world: int) -> dict:
         "eval_seconds": round(metrics["eval_seconds"], 1),
         "total_seconds": round(metrics["total_seconds"], 1),
         "wall_seconds_with_startup": round(wall, 1),
-        "all_mode_candidates": metrics["test"]["all"]["num_candidates"],
-        "test_queries": metrics["test"]["test"]["num_queries"],
+        "all_mode_candidates": metrics["test"]["all_candidates"]["num_candidates"],
+        "test_queries": metrics["test"]["test_candidates"]["num_queries"],
     }
     print(f"load figures: {figures}")
     assert metrics["epochs_completed"] == 1
     for mode in ("test", "all"):
-        m = metrics["test"][mode]
+        m = metrics["test"][f"{mode}_candidates"]
         assert 0.0 <= m["hits@1"] <= m["hits@10"] <= 1.0 and m["mr"] >= 1.0
     return figures
 

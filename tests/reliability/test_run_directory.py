@@ -176,7 +176,8 @@ def test_a_finished_run_keeps_model_pt_and_every_reader_works(tmp_path: Path, fi
     assert not (finished / "checkpoint.pt").exists() and (finished / "model.pt").exists()
     status, out, err = cli_in_process(["evaluate", str(finished), "--json"])
     assert status == 0, err
-    assert json.loads(out)["test"]["mrr"] == read_json(finished / "metrics.json")["test"]["test"]["mrr"]
+    saved = read_json(finished / "metrics.json")["test"]["test_candidates"]["mrr"]
+    assert json.loads(out)["test_candidates"]["mrr"] == saved
     # --resume on a finished run re-evaluates it from model.pt (nothing left to train)
     copy = tmp_path / "copy"
     shutil.copytree(finished, copy)
@@ -203,16 +204,16 @@ def test_keep_checkpoint_keeps_it_and_old_run_directories_still_load(tmp_path: P
     left_out = set(checkpoint["model"]) - set(final["model"])
     assert left_out and all(key.endswith(("neighbour_lists.neighbours", "neighbour_lists.neighbours_ready"))
                            for key in left_out)
-    want = read_json(run_dir / "metrics.json")["test"]["test"]["mrr"]
+    want = read_json(run_dir / "metrics.json")["test"]["test_candidates"]["mrr"]
     status, out, err = cli_in_process(["evaluate", str(run_dir), "--json"])
     assert status == 0, err
-    assert json.loads(out)["test"]["mrr"] == want
+    assert json.loads(out)["test_candidates"]["mrr"] == want
     # a run directory made before model.pt existed: the model comes from its checkpoint
     for name in ("model.pt", "model.pt.sha256"):
         (run_dir / name).unlink()
     status, out, err = cli_in_process(["evaluate", str(run_dir), "--json"])
     assert status == 0, err
-    assert json.loads(out)["test"]["mrr"] == want
+    assert json.loads(out)["test_candidates"]["mrr"] == want
 
 
 # ---------------------------------------------------------------------------------------- the lock

@@ -42,7 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_align(args: argparse.Namespace) -> int:
-    from gaussea.alignment import align, link_accuracy, read_links
+    from gaussea.alignment import align, link_accuracy
+    from gaussea.run_files import RunDirectory
 
     entities = None
     if args.entities:
@@ -64,7 +65,7 @@ def cmd_align(args: argparse.Namespace) -> int:
         unmatched = st["queried"] - st["matched"]
         print(f"one-to-one {args.one_to_one} over {st['candidates']} candidates each: {st['matched']} matched, "
               f"{unmatched} unmatched")
-    correct, total = link_accuracy(result, read_links(Path(args.run_dir) / "split" / "test_links"))
+    correct, total = link_accuracy(result, RunDirectory(args.run_dir).read_links("test"))
     if total:
         what = "assigned counterparts" if args.one_to_one else "first choices"
         print(f"test links: {correct}/{total} {what} correct ({correct / total:.2%})")

@@ -12,7 +12,8 @@ with few stage-2 epochs has weights near equal (the ``at init`` share says how m
 data there is no ground truth about which modality is wrong, so only planted corruption (the synthetic
 benchmark's generator, or ``data.corrupt`` on any dataset, both recording which images and numbers they
 corrupted) can show that high variance *means* a bad modality: there the corrupted-vs-clean comparison (means,
-medians, AUC) is added.
+medians, AUC: :mod:`gaussea.corruption_variance`, the computation the run's ``metrics.json`` records too) is
+added. The masks come from the run's ``corruption.npz``; runs made before runs saved them get their pair rebuilt.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from gaussea.config_migration import read_saved_config
+from gaussea.corruption_variance import Masks, planted_masks, variance_by_corruption
+from gaussea.run_files import RunDirectory
 
 SPACES: tuple[str, ...] = ("common", "relational", "visual", "numerical")
 MODAL_SPACES: tuple[str, ...] = ("relational", "visual", "numerical")
@@ -32,29 +34,10 @@ SIDES: tuple[str, ...] = ("left", "right")
 QUANTILES: tuple[float, ...] = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 # Relative gap below which two modal variances count as equal (no modality "dominates").
 TIE_TOLERANCE = 1e-3
-# Planted ground truth: which meta mask says a modality of an entity was corrupted.
-CORRUPTION_KEYS: dict[str, str] = {"visual": "corrupted_image", "numerical": "corrupted_numeric"}
-
-
-def load_variances(run_dir: str | Path) -> dict[str, dict[str, np.ndarray]]:
-    """``{side: {space: per-entity mean variance}}`` from ``variances.npz`` (NaN: entity lacks the space)."""
-    path = Path(run_dir) / "variances.npz"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no learned variances (point-embedding model, or not a finished run)")
-    out: dict[str, dict[str, np.ndarray]] = {side: {} for side in SIDES}
-    with np.load(path, allow_pickle=False) as z:
-        for key in z.files:
-            side, _, space = key.partition("_")
-            if side in out:
-                out[side][space] = z[key].astype(np.float64)
-    return out
-
 
 def load_config(run_dir: str | Path) -> dict:
-    """The run's ``config.json`` in today's shape (:func:`~gaussea.config_migration.read_saved_config`); empty if
-    the directory has none."""
-    path = Path(run_dir) / "config.json"
-    return read_saved_config(path) if path.exists() else {}
+    """The run's saved configuration; empty when it has none."""
+    return RunDirectory(run_dir).read_config(missing_ok=True) or {}
 
 
 def modality_weights(variances: dict[str, float]) -> dict[str, float]:
@@ -81,15 +64,18 @@ def dominant_modality(modal: np.ndarray) -> np.ndarray:
     return np.where(present.sum(1) >= 2, out, -2)
 
 
-def corruption_masks(run_dir: str | Path, names: dict[str, list[str]] | None = None
-                     ) -> dict[str, dict[str, np.ndarray]] | None:
+def corruption_masks(run_dir: str | Path, names: dict[str, list[str]] | None = None) -> Masks | None:
     """On runs with planted corruption: ``{space: {side: bool mask}}`` of entities whose modality is wrong.
 
     Planted means by the synthetic generator or by ``data.corrupt`` (:mod:`gaussea.data.corrupt`) on any dataset.
-    The masks are not stored in the run directory (they are ground truth, not data), so the pair is rebuilt from
-    the recorded configuration as the run built it (deterministic; seconds for synthetic data). None for runs
-    without planted corruption, and for a corrupted real dataset that cannot be read here (its folder is gone).
+    The run saves them (``corruption.npz``). For a run made before runs did, the pair is rebuilt from the recorded
+    configuration as the run built it (deterministic; seconds for synthetic data); None there for a corrupted
+    real dataset that cannot be read here (its folder is gone) or whose rebuilt entities differ from ``names``.
+    None for runs without planted corruption.
     """
+    saved = RunDirectory(run_dir).read_corruption()
+    if saved is not None:
+        return saved
     cfg = load_config(run_dir)
     data = cfg.get("data", {})
     synthetic = data.get("dataset") == "synthetic"
@@ -108,31 +94,7 @@ def corruption_masks(run_dir: str | Path, names: dict[str, list[str]] | None = N
     sides = {"left": pair.left.entities.names, "right": pair.right.entities.names}
     if names is not None and any(list(names[s]) != list(sides[s]) for s in SIDES):
         return None  # regenerated entities differ from the run's (generator changed): no ground truth
-    out: dict[str, dict[str, np.ndarray]] = {}
-    for space, key in CORRUPTION_KEYS.items():
-        masks = pair.meta.get(key)
-        if not masks:
-            continue
-        out[space] = {}
-        for side in SIDES:
-            mask = np.zeros(len(sides[side]), dtype=bool)
-            mask[np.asarray(masks[side], dtype=np.int64)] = True
-            out[space][side] = mask
-    return out
-
-
-def auc_higher(positive: np.ndarray, negative: np.ndarray) -> float:
-    """P(a random ``positive`` value > a random ``negative`` one), ties counting 1/2 (Mann-Whitney AUC)."""
-    both = np.concatenate([positive, negative])
-    order = both.argsort(kind="stable")
-    ranks = np.empty(len(both))
-    ranks[order] = np.arange(1, len(both) + 1)
-    # average ranks over ties
-    _, inverse, counts = np.unique(both, return_inverse=True, return_counts=True)
-    sums = np.bincount(inverse, weights=ranks)
-    ranks = (sums / counts)[inverse]
-    r_pos = ranks[: len(positive)].sum()
-    return float((r_pos - len(positive) * (len(positive) + 1) / 2) / (len(positive) * len(negative)))
+    return planted_masks(pair)
 
 
 def _stats(values: np.ndarray, var_init: float, var_max: float) -> dict[str, Any]:
@@ -155,7 +117,8 @@ def variance_summary(run_dir: str | Path, corruption: bool = True) -> dict[str, 
 
     Both graphs are pooled (the model's spaces are shared); per-side counts are in ``per_side``.
     """
-    var = load_variances(run_dir)
+    files = RunDirectory(run_dir)
+    var = files.read_variances()
     from gaussea.models.gaussian_params import paper_model_params
 
     params = paper_model_params(load_config(run_dir))
@@ -179,41 +142,19 @@ def variance_summary(run_dir: str | Path, corruption: bool = True) -> dict[str, 
             "tie": float((dom == -1).sum() / n_choice) if n_choice else 0.0,
         }
     if corruption:
-        masks = corruption_masks(run_dir, _names(run_dir))
+        masks = corruption_masks(run_dir, files.read_entity_names())
+        compared = variance_by_corruption(var, masks) if masks else None
         if masks:
-            out["corruption"] = {}
-            for space, by_side in masks.items():
-                if space not in pooled:
-                    continue
-                mask = np.concatenate([by_side[side] for side in SIDES])
-                v = pooled[space]
-                has = ~np.isnan(v)
-                bad, good = v[has & mask], v[has & ~mask]
-                if len(bad) and len(good):
-                    out["corruption"][space] = {
-                        "num_corrupted": int(len(bad)), "num_clean": int(len(good)),
-                        "corrupted_mean": float(bad.mean()), "clean_mean": float(good.mean()),
-                        "corrupted_median": float(np.median(bad)), "clean_median": float(np.median(good)),
-                        "auc": auc_higher(bad, good),
-                    }
+            out["corruption"] = compared or {}
     return out
-
-
-def _names(run_dir: str | Path) -> dict[str, list[str]] | None:
-    path = Path(run_dir) / "embeddings.npz"
-    if not path.exists():
-        return None
-    with np.load(path, allow_pickle=False) as z:
-        return {side: [str(x) for x in z[f"{side}_names"]] for side in SIDES}
 
 
 def _link_roles(run_dir: Path, side: str, entity: str) -> list[tuple[str, str]]:
     """``(split, counterpart)`` of every reference link of the run's split that involves ``entity``."""
-    from gaussea.alignment import read_links
-
+    files = RunDirectory(run_dir)
     out = []
     for split in ("train", "valid", "test"):
-        for a, b in read_links(run_dir / "split" / f"{split}_links"):
+        for a, b in files.read_links(split):
             if side == "left" and a == entity:
                 out.append((split, b))
             elif side == "right" and b == entity:
@@ -230,7 +171,7 @@ def explain_entity(run_dir: str | Path, entity: str, candidates: int = 5) -> lis
 
     run_dir = Path(run_dir)
     run = RunEmbeddings.load(run_dir)
-    var = load_variances(run_dir)
+    var = RunDirectory(run_dir).read_variances()
     sides = run.side_of(entity)
     if not sides:
         raise ValueError(f"entity {entity!r} is in neither graph of {run_dir}")

@@ -5,8 +5,10 @@ learned variances) but as machine files. The report turns them into the four pic
 
 1. **losses per epoch**, one panel per loss, with stage 2 (variances freed) shaded: did training converge,
    did freeing the variances disturb it?
-2. **Hits@k for k = 1..50** on the test links, per candidate mode of the run's eval config, computed from the
-   saved embeddings with the run's similarity and CSLS k (so Hits@1/5/10 equal ``metrics.json``);
+2. **Hits@k for k = 1..50** on the test links, per candidate mode of the run's eval config, from the ranks the
+   run saved beside its metrics (``ranks.npz``, so Hits@1/5/10 equal ``metrics.json``); for a run made before
+   runs saved them (or decoded with the Hungarian assignment, which ranks nothing), recomputed from the saved
+   embeddings with the run's similarity and CSLS k;
 3. **learned variance per space** (histograms, both graphs): which modalities the model learned to distrust;
 4. on the synthetic benchmark, **variance of corrupted vs clean entities** (ground truth from the generator):
    the paper's claim, visible.
@@ -22,16 +24,16 @@ import argparse
 import base64
 import html
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gaussea.config_migration import read_saved_config
 from gaussea.errors import MissingDependencyError
 from gaussea.ioutil import atomic_write_bytes, atomic_write_text
+from gaussea.metrics_layout import split_results
+from gaussea.run_files import RunDirectory
 
 MAX_K = 50
 FIG_DPI = 100
@@ -63,34 +65,29 @@ class Report:
 
 
 # --- data --------------------------------------------------------------------------------------------
-def read_train_log(run_dir: Path) -> list[dict]:
-    path = run_dir / "train_log.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def hits_curve(run_dir: Path, max_k: int = MAX_K) -> dict[str, np.ndarray]:
-    """Hits@k for ``k = 1..max_k`` on the run's test links, per candidate mode of its eval config."""
-    from gaussea.alignment import RunEmbeddings, read_links
-    from gaussea.evaluate.ranking import alignment_ranks
+    """Hits@k for ``k = 1..max_k`` on the run's test links, per candidate mode of its eval config: from the ranks
+    the run saved, else recomputed (:func:`recomputed_ranks`)."""
+    ranks = RunDirectory(run_dir).read_ranks() or recomputed_ranks(run_dir)
+    ks = np.arange(1, max_k + 1)
+    return {mode: (r[None, :] <= ks[:, None]).mean(1) for mode, r in ranks.items()}
+
+
+def recomputed_ranks(run_dir: Path) -> dict[str, np.ndarray]:
+    """Ranks of the test links per candidate mode, from the saved embeddings with the run's similarity, CSLS k
+    and chunk size (the per-query decoder): for runs that saved no ranks."""
+    from gaussea.alignment import RunEmbeddings
+    from gaussea.evaluate import EvalSettings, alignment_ranks
 
     run = RunEmbeddings.load(run_dir)
-    links = read_links(run_dir / "split" / "test_links")
+    links = RunDirectory(run_dir).read_links("test")
     if not links:
         return {}
     pairs = np.stack([run.ids("left", [a for a, _ in links]), run.ids("right", [b for _, b in links])], axis=1)
     ev = run.eval_config
     modes = run.config.get("eval", {}).get("modes", ["test", "all"])
     left, right = run.embeddings("left"), run.embeddings("right")
-    ks = np.arange(1, max_k + 1)
-    out = {}
-    for mode in modes:
-        ranks, _ = alignment_ranks(left, right, pairs, mode=mode, similarity=ev["similarity"],
-                                   csls_k=ev["csls_k"], chunk_size=ev["chunk_size"])
-        r = ranks.numpy()
-        out[mode] = (r[None, :] <= ks[:, None]).mean(1)
-    return out
+    return {mode: alignment_ranks(left, right, pairs, EvalSettings(mode=mode, **ev))[0].numpy() for mode in modes}
 
 
 # --- figures -----------------------------------------------------------------------------------------
@@ -146,7 +143,7 @@ def plot_hits(curves: dict[str, np.ndarray], metrics: dict) -> bytes | None:
     fig = Figure(figsize=(6.4, 4.0), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     for mode, y in curves.items():
-        m = metrics.get("test", {}).get(mode, {})
+        m = split_results(metrics).get(mode, {})
         label = f"{mode} candidates ({m.get('num_candidates', '?')}), MRR {m.get('mrr', float('nan')):.3f}"
         ax.plot(np.arange(1, len(y) + 1), 100 * y, marker="o", markersize=2.5, label=label)
     ax.set_xlabel("k")
@@ -215,7 +212,7 @@ def plot_corruption(var: dict[str, dict[str, np.ndarray]], masks: dict[str, dict
 # --- text ----------------------------------------------------------------------------------------------
 def _metrics_rows(metrics: dict) -> list[list[str]]:
     rows = []
-    for mode, m in metrics.get("test", {}).items():
+    for mode, m in split_results(metrics).items():
         hits = [f"{100 * m[k]:.2f}" for k in sorted((k for k in m if k.startswith("hits@")),
                                                     key=lambda k: int(k[5:]))]
         rows.append([mode, str(m.get("num_queries")), str(m.get("num_candidates")), m.get("similarity", ""),
@@ -224,7 +221,7 @@ def _metrics_rows(metrics: dict) -> list[list[str]]:
 
 
 def _metrics_header(metrics: dict) -> list[str]:
-    first = next(iter(metrics.get("test", {}).values()), {})
+    first = next(iter(split_results(metrics).values()), {})
     ks = sorted((k for k in first if k.startswith("hits@")), key=lambda k: int(k[5:]))
     return ["candidates", "queries", "pool", "similarity", "csls_k", *[k.replace("hits", "H") + " %" for k in ks],
             "MR", "MRR"]
@@ -249,8 +246,8 @@ FIGURE_TITLES: dict[str, str] = {
 FIGURE_CAPTIONS: dict[str, str] = {
     "losses": "Training losses per epoch. Stage 1 learns means only; the shaded part is stage 2, where "
               "variances are freed and clamped to [C_min, C_max].",
-    "hits_at_k": "Hits@k on the test links for k = 1..50, from the saved embeddings with the run's similarity "
-                 "and CSLS k (test candidates = the standard protocol; all = every entity of the other graph).",
+    "hits_at_k": "Hits@k on the test links for k = 1..50, from the ranks behind the test metrics (test "
+                 "candidates = the standard protocol; all = every entity of the other graph).",
     "variances": "Per-entity mean variance in each space, both graphs. The dashed line is the initial value; "
                  "a modality whose variance grows pulls less on the entity's common embedding.",
     "corruption": "Synthetic ground truth: learned variance of entities whose image / numbers the generator "
@@ -260,26 +257,24 @@ FIGURE_CAPTIONS: dict[str, str] = {
 
 def build_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Report:
     """Write ``report.html`` (self-contained), ``report.md`` and ``figures/*.png`` for a finished run."""
-    from gaussea.commands.explain import corruption_masks, format_summary, load_variances, variance_summary
+    from gaussea.commands.explain import corruption_masks, format_summary, variance_summary
     from gaussea.models.gaussian_params import paper_model_params
 
     _require_matplotlib()
     run_dir = Path(run_dir)
-    metrics_path = run_dir / "metrics.json"
-    if not metrics_path.exists():
-        raise FileNotFoundError(f"{metrics_path}: not a finished run directory")
-    out = Path(out_dir) if out_dir else run_dir / "report"
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-    config = read_saved_config(run_dir / "config.json")
+    files = RunDirectory(run_dir)
+    metrics = files.read_metrics()
+    out = Path(out_dir) if out_dir else files.report_dir
+    config = files.read_config()
     var_init = paper_model_params(config).var_init
 
     pngs: dict[str, bytes | None] = {
-        "losses": plot_losses(read_train_log(run_dir)),
+        "losses": plot_losses(files.read_train_log()),
         "hits_at_k": plot_hits(hits_curve(run_dir), metrics),
     }
     summary_text = ""
-    if (run_dir / "variances.npz").exists():
-        var = load_variances(run_dir)
+    if files.variances_path.exists():
+        var = files.read_variances()
         pngs["variances"] = plot_variances(var, var_init)
         masks = corruption_masks(run_dir)
         if masks:

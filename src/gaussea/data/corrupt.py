@@ -23,7 +23,7 @@ How (for each modality asked for, on each side asked for):
 
 What is recorded in ``KGPair.meta``: the corrupted entity ids under ``corrupted_numeric`` / ``corrupted_image``
 (``{"left": [...], "right": [...]}``, the keys and format of the synthetic generator's ground truth, which
-:func:`gaussea.runner.corruption_variance_summary` reads); a pair that already carries such planted masks (the
+:func:`gaussea.corruption_variance.planted_masks` reads); a pair that already carries such planted masks (the
 synthetic benchmark) gets the union, so the summary counts every entity whose modality is wrong, planted by the
 generator or here. The settings and counts go under ``corruption`` (written to ``dataset.json``): share, side,
 seed, pool size, how many were chosen, and how many of them received facts equal to their own (possible in real

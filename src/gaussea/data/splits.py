@@ -82,6 +82,14 @@ def link_name_lines(path: Path) -> Iterator[tuple[int, str, str]]:
         yield lineno, parts[0], parts[1]
 
 
+def read_link_names(path: Path) -> list[tuple[str, str]]:
+    """``(left name, right name)`` of every link of a ``left<TAB>right`` file (no dataset needed); [] if it is
+    missing."""
+    if not path.exists():
+        return []
+    return [(left, right) for _, left, right in link_name_lines(path)]
+
+
 def read_link_file(path: Path, pair: KGPair) -> np.ndarray:
     """Read ``left<TAB>right`` name lines into ids. Unknown names are errors: a split must match its data."""
     rows: list[tuple[int, int]] = []

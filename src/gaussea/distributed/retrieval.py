@@ -20,28 +20,23 @@ gathered top-k. Communication: that gather and one ``q``-float64 all-reduce.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from gaussea.distributed.context import DistContext
-from gaussea.evaluate.csls import DEFAULT_CSLS_K, CSLSScorer, radius_from_topk, target_topk
+from gaussea.evaluate.csls import CSLSScorer, radius_from_topk, target_topk
 from gaussea.evaluate.decoders import DEFAULT_DECODER
 from gaussea.evaluate.ranking import (
-    DEFAULT_KS,
-    CandidateMode,
     Direction,
     IdsLike,
-    evaluate_alignment,
     rank_metrics,
     rank_queries,
+    ranked_evaluation,
     ranking_problem,
 )
-from gaussea.evaluate.similarity import MAX_BLOCK_BYTES, Embeddings, PreparedPair, Similarity, row_chunks
-
-#: The keyword arguments of :func:`~gaussea.evaluate.evaluate_alignment` that choose and tune the decoder.
-DECODER_OPTIONS = ("decoder", "sinkhorn_tau", "sinkhorn_iterations")
+from gaussea.evaluate.settings import SETTING_NAMES, EvalSettings, resolve_settings
+from gaussea.evaluate.similarity import MAX_BLOCK_BYTES, Embeddings, PreparedPair, row_chunks
 
 
 @torch.no_grad()
@@ -65,24 +60,24 @@ def sharded_alignment_ranks(
     source: Embeddings,
     target: Embeddings,
     test_pairs: IdsLike,
+    settings: EvalSettings | None = None,
     *,
-    mode: CandidateMode = "test",
-    similarity: str | Similarity = "cosine",
-    csls_k: int | None = DEFAULT_CSLS_K,
-    chunk_size: int | None = None,
     exclude_sources: IdsLike | None = None,
     exclude_targets: IdsLike | None = None,
     direction: Direction = "left_to_right",
     max_block_bytes: int = MAX_BLOCK_BYTES,
+    **overrides: Any,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
-    """:func:`~gaussea.evaluate.alignment_ranks` computed by all ranks together; every rank gets all ranks.
+    """:func:`~gaussea.evaluate.alignment_ranks` (CSLS or plain-similarity decoder) computed by all ranks
+    together; every rank gets all ranks.
 
     Collective: every rank must call it with the same arguments (the replicated model's embeddings).
     """
-    problem = ranking_problem(source, target, test_pairs, mode=mode, similarity=similarity, csls_k=csls_k,
-                              exclude_sources=exclude_sources, exclude_targets=exclude_targets,
-                              direction=direction)
+    settings = resolve_settings(settings, overrides)
+    problem = ranking_problem(source, target, test_pairs, settings, exclude_sources=exclude_sources,
+                              exclude_targets=exclude_targets, direction=direction)
     num_queries = len(problem.query_rows)
+    chunk_size, csls_k = settings.chunk_size, settings.csls_k
     chunks = row_chunks(num_queries, problem.prepared.num_targets, chunk_size, max_block_bytes=max_block_bytes)
     r_s = None
     if csls_k is not None:
@@ -96,22 +91,33 @@ def sharded_alignment_ranks(
     return ranks.cpu(), problem.info
 
 
+def sharded_ranked_evaluation(
+    context: DistContext,
+    source: Embeddings,
+    target: Embeddings,
+    test_pairs: IdsLike,
+    settings: EvalSettings | None = None,
+    **options: Any,
+) -> tuple[dict[str, Any], torch.Tensor | None]:
+    """:func:`~gaussea.evaluate.ranked_evaluation` computed by all ranks together (the same on every rank).
+
+    A joint decoder (Sinkhorn, Hungarian) needs the whole queries x candidates matrix at once: every rank then
+    decodes it alone (the same inputs, so the same result), nothing is sharded.
+    """
+    settings = resolve_settings(settings, {k: options.pop(k) for k in list(options) if k in SETTING_NAMES})
+    if settings.decoder != DEFAULT_DECODER:
+        return ranked_evaluation(source, target, test_pairs, settings, **options)
+    ranks, info = sharded_alignment_ranks(context, source, target, test_pairs, settings, **options)
+    return {**rank_metrics(ranks, settings.ks), **info}, ranks
+
+
 def sharded_evaluate_alignment(
     context: DistContext,
     source: Embeddings,
     target: Embeddings,
     test_pairs: IdsLike,
-    *,
-    ks: Sequence[int] = DEFAULT_KS,
+    settings: EvalSettings | None = None,
     **options: Any,
 ) -> dict[str, Any]:
-    """:func:`~gaussea.evaluate.evaluate_alignment` computed by all ranks together (same dict on every rank).
-
-    A joint decoder (Sinkhorn, Hungarian) needs the whole queries x candidates matrix at once: every rank then
-    decodes it alone (the same inputs, so the same dict), nothing is sharded.
-    """
-    decoding = {key: options.pop(key) for key in DECODER_OPTIONS if key in options}
-    if decoding.get("decoder", DEFAULT_DECODER) != DEFAULT_DECODER:
-        return evaluate_alignment(source, target, test_pairs, ks=ks, **options, **decoding)
-    ranks, info = sharded_alignment_ranks(context, source, target, test_pairs, **options)
-    return {**rank_metrics(ranks, ks), **info}
+    """:func:`~gaussea.evaluate.evaluate_alignment` computed by all ranks together (same dict on every rank)."""
+    return sharded_ranked_evaluation(context, source, target, test_pairs, settings, **options)[0]

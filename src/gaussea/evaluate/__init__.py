@@ -5,18 +5,19 @@ for), in float32 on the embeddings' device. See :mod:`gaussea.evaluate.ranking` 
 CSLS pools and the tie convention.
 """
 
+from gaussea.config import CANDIDATE_MODES
 from gaussea.evaluate.csls import DEFAULT_CSLS_K, CSLSScorer, csls_matrix, source_radius, target_radius
 from gaussea.evaluate.decoders import DECODERS
 from gaussea.evaluate.ranking import (
-    CANDIDATE_MODES,
-    DEFAULT_KS,
     alignment_ranks,
     evaluate_alignment,
     full_score_matrix,
     rank_metrics,
+    ranked_evaluation,
     realistic_ranks,
     top_k,
 )
+from gaussea.evaluate.settings import DEFAULT_KS, EvalSettings
 from gaussea.evaluate.similarity import (
     DEFAULT_BLOCK_BYTES,
     MAX_BLOCK_BYTES,
@@ -42,6 +43,7 @@ __all__ = [
     "CSLSScorer",
     "Cosine",
     "Embeddings",
+    "EvalSettings",
     "ExpectedLikelihood",
     "NegSymmetricKL",
     "PreparedPair",
@@ -52,6 +54,7 @@ __all__ = [
     "full_score_matrix",
     "get_similarity",
     "rank_metrics",
+    "ranked_evaluation",
     "realistic_ranks",
     "resolve_chunk_size",
     "source_radius",

@@ -48,10 +48,10 @@ from gaussea.evaluate.decoders import (
     DEFAULT_SINKHORN_ITERATIONS,
     DEFAULT_SINKHORN_TAU,
     assignment_hits,
-    check_decoder,
     similarity_matrix,
     sinkhorn_scores_,
 )
+from gaussea.evaluate.settings import DEFAULT_KS, EvalSettings, resolve_settings
 from gaussea.evaluate.similarity import (
     MAX_BLOCK_BYTES,
     SCORE_BYTES,
@@ -65,9 +65,7 @@ from gaussea.evaluate.similarity import (
 
 CandidateMode = Literal["test", "all"]
 Direction = Literal["left_to_right", "right_to_left"]
-CANDIDATE_MODES: tuple[str, ...] = ("test", "all")
 DIRECTIONS: tuple[str, ...] = ("left_to_right", "right_to_left")
-DEFAULT_KS: tuple[int, ...] = (1, 5, 10)
 
 IdsLike = np.ndarray | torch.Tensor | Sequence[int]
 
@@ -235,20 +233,18 @@ def ranking_problem(
     source: Embeddings,
     target: Embeddings,
     test_pairs: IdsLike,
+    settings: EvalSettings | None = None,
     *,
-    mode: CandidateMode = "test",
-    similarity: str | Similarity = "cosine",
-    csls_k: int | None = DEFAULT_CSLS_K,
     exclude_sources: IdsLike | None = None,
     exclude_targets: IdsLike | None = None,
     direction: Direction = "left_to_right",
+    **overrides: Any,
 ) -> RankingProblem:
-    """Validate the arguments and prepare the pools (see :func:`evaluate_alignment`); O((n + m) d) work."""
-    if mode not in CANDIDATE_MODES:
-        raise ValueError(f"mode must be one of {CANDIDATE_MODES}, got {mode!r}")
-    if csls_k is not None and csls_k < 1:
-        raise ValueError(f"csls_k must be >= 1 or None (plain similarity), got {csls_k}")
-    sim = get_similarity(similarity)
+    """Validate the arguments and prepare the pools of ``settings.mode`` (see :func:`evaluate_alignment`);
+    O((n + m) d) work. Reads the settings' mode, similarity and CSLS k."""
+    settings = resolve_settings(settings, overrides)
+    mode, csls_k = settings.mode, settings.csls_k
+    sim = get_similarity(settings.similarity)
     src, tgt, pairs, excl_s, excl_t = _orient(source, target, test_pairs, direction, exclude_sources,
                                               exclude_targets)
     device = src.device
@@ -340,99 +336,100 @@ def alignment_ranks(
     source: Embeddings,
     target: Embeddings,
     test_pairs: IdsLike,
+    settings: EvalSettings | None = None,
     *,
-    mode: CandidateMode = "test",
-    similarity: str | Similarity = "cosine",
-    csls_k: int | None = DEFAULT_CSLS_K,
-    chunk_size: int | None = None,
     exclude_sources: IdsLike | None = None,
     exclude_targets: IdsLike | None = None,
     direction: Direction = "left_to_right",
     max_block_bytes: int = MAX_BLOCK_BYTES,
-    decoder: str = DEFAULT_DECODER,
-    sinkhorn_tau: float = DEFAULT_SINKHORN_TAU,
-    sinkhorn_iterations: int = DEFAULT_SINKHORN_ITERATIONS,
+    **overrides: Any,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Realistic rank of the gold target of every test pair, and a description of the setting.
 
-    See :func:`evaluate_alignment` for the arguments (``decoder`` ``"csls"`` or ``"sinkhorn"``: the Hungarian
+    See :func:`evaluate_alignment` for the arguments (decoder ``"csls"`` or ``"sinkhorn"``: the Hungarian
     assignment gives no ranks). Returns ``(ranks, info)`` with ``ranks`` a float64 CPU tensor aligned with
     ``test_pairs`` (per-entity analysis), and ``info`` the labels of the result dict.
     """
-    check_decoder(decoder, sinkhorn_tau, sinkhorn_iterations)
-    if decoder == "hungarian":
+    settings = resolve_settings(settings, overrides)
+    if settings.decoder == "hungarian":
         raise ValueError("decoder 'hungarian' gives a one-to-one matching, not ranks: use evaluate_alignment()")
-    joint = decoder != DEFAULT_DECODER
-    problem = ranking_problem(source, target, test_pairs, mode=mode, similarity=similarity,
-                              csls_k=None if joint else csls_k, exclude_sources=exclude_sources,
-                              exclude_targets=exclude_targets, direction=direction)
+    joint = settings.decoder != DEFAULT_DECODER
+    problem = ranking_problem(source, target, test_pairs, settings.with_(csls_k=None) if joint else settings,
+                              exclude_sources=exclude_sources, exclude_targets=exclude_targets, direction=direction)
     if joint:
-        ranks = sinkhorn_ranks(problem, sinkhorn_tau, sinkhorn_iterations, max_block_bytes)
-        return ranks, {**problem.info, **decoder_labels(decoder, sinkhorn_tau, sinkhorn_iterations)}
+        tau, iterations = settings.sinkhorn_tau, settings.sinkhorn_iterations
+        ranks = sinkhorn_ranks(problem, tau, iterations, max_block_bytes)
+        return ranks, {**problem.info, **decoder_labels(settings.decoder, tau, iterations)}
     num_queries = len(problem.query_rows)
+    chunk_size = settings.chunk_size
     chunks = row_chunks(num_queries, problem.prepared.num_targets, chunk_size, max_block_bytes=max_block_bytes)
-    scorer = CSLSScorer(problem.prepared, csls_k, chunk_size=chunk_size, max_block_bytes=max_block_bytes)
+    scorer = CSLSScorer(problem.prepared, settings.csls_k, chunk_size=chunk_size, max_block_bytes=max_block_bytes)
     ranks = torch.empty(num_queries, dtype=torch.float64, device=problem.query_rows.device)
     rank_queries(scorer, problem, chunks, ranks)
     return ranks.cpu(), problem.info
+
+
+def ranked_evaluation(
+    source: Embeddings,
+    target: Embeddings,
+    test_pairs: IdsLike,
+    settings: EvalSettings | None = None,
+    *,
+    exclude_sources: IdsLike | None = None,
+    exclude_targets: IdsLike | None = None,
+    direction: Direction = "left_to_right",
+    max_block_bytes: int = MAX_BLOCK_BYTES,
+    **overrides: Any,
+) -> tuple[dict[str, Any], torch.Tensor | None]:
+    """:func:`evaluate_alignment`'s dict and the ranks it summarises (None for the Hungarian assignment, which
+    ranks nothing), so that a run can keep the ranks beside its metrics."""
+    settings = resolve_settings(settings, overrides)
+    where = {"exclude_sources": exclude_sources, "exclude_targets": exclude_targets, "direction": direction}
+    if settings.decoder == "hungarian":
+        problem = ranking_problem(source, target, test_pairs, settings.with_(csls_k=None), **where)
+        return ({**assignment_metrics(problem, settings.ks, max_block_bytes), **problem.info,
+                 **decoder_labels(settings.decoder)}, None)
+    ranks, info = alignment_ranks(source, target, test_pairs, settings, max_block_bytes=max_block_bytes, **where)
+    return {**rank_metrics(ranks, settings.ks), **info}, ranks
 
 
 def evaluate_alignment(
     source: Embeddings,
     target: Embeddings,
     test_pairs: IdsLike,
+    settings: EvalSettings | None = None,
     *,
-    mode: CandidateMode = "test",
-    similarity: str | Similarity = "cosine",
-    csls_k: int | None = DEFAULT_CSLS_K,
-    ks: Sequence[int] = DEFAULT_KS,
-    chunk_size: int | None = None,
     exclude_sources: IdsLike | None = None,
     exclude_targets: IdsLike | None = None,
     direction: Direction = "left_to_right",
     max_block_bytes: int = MAX_BLOCK_BYTES,
-    decoder: str = DEFAULT_DECODER,
-    sinkhorn_tau: float = DEFAULT_SINKHORN_TAU,
-    sinkhorn_iterations: int = DEFAULT_SINKHORN_ITERATIONS,
+    **overrides: Any,
 ) -> dict[str, Any]:
     """Hits@k, MR and MRR of ranking each test pair's gold target, labelled with the protocol used.
 
     Args:
         source, target: embeddings of the left and right graph (indexed by entity id).
         test_pairs: ``(q, 2)`` integer array of ``(left id, right id)`` gold links.
-        mode: ``"test"`` (candidates = test targets; the standard) or ``"all"`` (every right entity).
-        similarity: a name in :data:`~gaussea.evaluate.similarity.SIMILARITIES` or a ``Similarity``.
-        csls_k: CSLS neighbourhood size (clipped to the pool sizes); None ranks by the plain similarity.
-        ks: the ``k`` of the Hits@k entries.
-        chunk_size: query rows (and, for ``r_S``, source rows) per block; None picks ~64 MiB blocks.
+        settings: how to score (:class:`~gaussea.evaluate.settings.EvalSettings`: candidate mode, similarity,
+            CSLS k, Hits@k cut-offs, chunk size, decoder and its parameters); default: its defaults.
         exclude_sources, exclude_targets: ids removed from the pools in ``"all"`` mode (e.g. training links).
         direction: ``"left_to_right"`` ranks right entities for left queries; ``"right_to_left"`` the reverse
             (``exclude_*`` keep referring to the left / right graph).
         max_block_bytes: refuse (ValueError) an explicit ``chunk_size`` whose block would exceed this (and a
             joint decoder's matrix past it).
-        decoder: ``"csls"`` (each query on its own, by CSLS or, with ``csls_k=None``, the similarity),
-            ``"sinkhorn"`` or ``"hungarian"`` (all queries jointly, on the plain similarity; see
-            :mod:`gaussea.evaluate.decoders`). The Hungarian assignment reports Hits@1 only (others None).
-        sinkhorn_tau, sinkhorn_iterations: Sinkhorn's temperature and number of (rows; columns) rounds.
+        overrides: fields of the settings given as keywords (``mode="all"``, ``csls_k=None``, ...), applied
+            on top of ``settings``.
 
     Returns:
         ``{"hits@1": ..., "hits@5": ..., "hits@10": ..., "mr": ..., "mrr": ..., "mode", "similarity",
         "csls_k", "direction", "num_queries", "num_candidates", "decoder"}`` (plus the Sinkhorn parameters and
-        ``"transductive": True`` for a joint decoder); hits and MRR are fractions in [0, 1].
+        ``"transductive": True`` for a joint decoder; the Hungarian assignment reports Hits@1 only, the other
+        metrics None); hits and MRR are fractions in [0, 1].
     """
-    ks = _check_ks(ks)
-    if decoder == "hungarian":
-        problem = ranking_problem(source, target, test_pairs, mode=mode, similarity=similarity, csls_k=None,
-                                  exclude_sources=exclude_sources, exclude_targets=exclude_targets,
-                                  direction=direction)
-        return {**assignment_metrics(problem, ks, max_block_bytes), **problem.info, **decoder_labels(decoder)}
-    ranks, info = alignment_ranks(
-        source, target, test_pairs, mode=mode, similarity=similarity, csls_k=csls_k, chunk_size=chunk_size,
-        exclude_sources=exclude_sources, exclude_targets=exclude_targets, direction=direction,
-        max_block_bytes=max_block_bytes, decoder=decoder, sinkhorn_tau=sinkhorn_tau,
-        sinkhorn_iterations=sinkhorn_iterations,
-    )
-    return {**rank_metrics(ranks, ks), **info}
+    metrics, _ranks = ranked_evaluation(source, target, test_pairs, settings, exclude_sources=exclude_sources,
+                                        exclude_targets=exclude_targets, direction=direction,
+                                        max_block_bytes=max_block_bytes, **overrides)
+    return metrics
 
 
 @torch.no_grad()

@@ -25,14 +25,15 @@ import torch
 
 from gaussea.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gaussea.ioutil import atomic_write_text
+from gaussea.run_files import RunDirectory
 from gaussea.training.callbacks import TrainCallback
 
 if TYPE_CHECKING:
     from gaussea.training.trainer import Trainer
 
-CHECKPOINT_NAME = "checkpoint.pt"
-FINAL_MODEL_NAME = "model.pt"
-LOG_NAME = "train_log.jsonl"
+CHECKPOINT_NAME = RunDirectory.CHECKPOINT
+FINAL_MODEL_NAME = RunDirectory.FINAL_MODEL
+LOG_NAME = RunDirectory.TRAIN_LOG
 TRAINER_KEYS = ("model", "optimisers", "generator", "trainer", "sample_generators")  # the trainer's own entries
 
 
