@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -63,6 +63,7 @@ from gaussea.rundir import RunDirectoryClaim
 from gaussea.train import (
     DEVICE_SETTING,
     Trainer,
+    TrainState,
     load_final_weights,
     resolve_device,
     with_model_epochs,
@@ -353,23 +354,9 @@ def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim,
         raise ValueError(f"{files.config_path}: {exc} (a resumed run keeps its saved "
                          f"configuration: edit {DEVICE_SETTING} there to continue on another device)") from None
     main = distributed is None or distributed.is_main
-    evaluate: Evaluator = ranked_evaluation
-    if distributed is not None:
-        from gaussea.distributed.retrieval import sharded_ranked_evaluation
-
-        evaluate = partial(sharded_ranked_evaluation, distributed)
+    evaluate = _evaluator(distributed)
     torch.manual_seed(cfg.train.seed)
-    pair = load_pair(cfg)
-    split = choose_split(cfg, pair)
-    check_before_training(pair, split, cfg.model.modalities)
-    check_sinkhorn_validation(cfg, split)
-    if main and notify is not None:
-        for line in data_notices(pair, split, cfg.model.modalities, dataset=cfg.data.dataset,
-                                 data_dir=cfg.data.data_dir):
-            notify(line)
-    if main:
-        files.write_split(split, pair)
-        files.write_dataset(pair.stats(), _jsonable_meta(pair.meta))
+    pair, split = _load_checked_data(cfg, files, main, notify)
     inputs = AlignmentInputs.build(pair, split)
     generator = torch.Generator().manual_seed(cfg.train.seed)
     model = build_model(cfg.model_name, inputs, cfg.model, generator, device=device)
@@ -395,7 +382,52 @@ def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim,
     with torch.no_grad():
         cfg, tau_choice = with_sinkhorn_tau_from_valid(model, split, cfg, evaluate=evaluate)
         tested = evaluate_test(model, split.test, cfg, evaluate=evaluate)
-    metrics = {
+    timings = {"train_seconds": train_seconds, "eval_seconds": time.perf_counter() - t_eval,
+               "total_seconds": time.perf_counter() - t_start}
+    metrics = _run_metrics(cfg, pair, split, model, state, tested, tau_choice, timings, started)
+    with torch.no_grad():
+        metrics["per_space_test"] = per_space_metrics(model, split.test, cfg, evaluate=evaluate)
+    summary = corruption_variance_summary(model, pair)
+    if summary:
+        metrics["variance_by_corruption"] = summary
+    if distributed is not None:
+        metrics["distributed"] = {**distributed.describe(),
+                                  "peak_rss_mib_per_rank": distributed.all_gather_object(peak_rss_mib())}
+    _on_main(distributed, partial(_write_outputs, files, model, pair, tested, metrics, keep_checkpoint))
+    return RunResult(run_dir, metrics, model, pair, split)
+
+
+def _evaluator(distributed: DistContext | None) -> Evaluator:
+    """One process ranks alone; under torchrun every rank ranks its shard of the queries."""
+    if distributed is None:
+        return ranked_evaluation
+    from gaussea.distributed.retrieval import sharded_ranked_evaluation
+
+    return partial(sharded_ranked_evaluation, distributed)
+
+
+def _load_checked_data(cfg: RunConfig, files: RunDirectory, main: bool,
+                       notify: Callable[[str], None] | None) -> tuple[KGPair, Split]:
+    """The run's data and split, checked before any training; the main process records both in the run."""
+    pair = load_pair(cfg)
+    split = choose_split(cfg, pair)
+    check_before_training(pair, split, cfg.model.modalities)
+    check_sinkhorn_validation(cfg, split)
+    if main and notify is not None:
+        for line in data_notices(pair, split, cfg.model.modalities, dataset=cfg.data.dataset,
+                                 data_dir=cfg.data.data_dir):
+            notify(line)
+    if main:
+        files.write_split(split, pair)
+        files.write_dataset(pair.stats(), _jsonable_meta(pair.meta))
+    return pair, split
+
+
+def _run_metrics(cfg: RunConfig, pair: KGPair, split: Split, model: AlignmentModel, state: TrainState,
+                 tested: TestEvaluation, tau_choice: dict | None, timings: dict[str, float],
+                 started: dict) -> dict[str, Any]:
+    """What ``metrics.json`` says about a finished run (per-space figures and diagnostics are added after)."""
+    return {
         "model": cfg.model_name,
         "dataset": cfg.data.dataset,
         "data_dir": pair.meta.get("data_dir"),
@@ -410,34 +442,24 @@ def _run_claimed(cfg: RunConfig | None, run_dir: Path, claim: RunDirectoryClaim,
         "budget_exhausted": state.budget_exhausted,
         "best_valid_epoch": state.best_epoch,
         "scored_epoch": state.scored_epoch,
-        "train_seconds": train_seconds,
-        "eval_seconds": time.perf_counter() - t_eval,
-        "total_seconds": time.perf_counter() - t_start,
+        **timings,
         "peak_rss_mib": peak_rss_mib(),
         "provenance": started,
     }
-    with torch.no_grad():
-        metrics["per_space_test"] = per_space_metrics(model, split.test, cfg, evaluate=evaluate)
+
+
+def _write_outputs(files: RunDirectory, model: AlignmentModel, pair: KGPair, tested: TestEvaluation,
+                   metrics: dict, keep_checkpoint: bool) -> None:
+    """The run's outputs, ``metrics.json`` last: its presence marks the run finished."""
+    write_embeddings(files, model, pair)
+    if tested.ranks:
+        files.write_ranks(tested.ranks)
     masks = planted_masks(pair)
-    summary = corruption_variance_summary(model, pair)
-    if summary:
-        metrics["variance_by_corruption"] = summary
-    if distributed is not None:
-        metrics["distributed"] = {**distributed.describe(),
-                                  "peak_rss_mib_per_rank": distributed.all_gather_object(peak_rss_mib())}
-
-    def write_outputs() -> None:
-        write_embeddings(files, model, pair)
-        if tested.ranks:
-            files.write_ranks(tested.ranks)
-        if masks:
-            files.write_corruption(masks)
-        files.write_metrics(metrics)  # last: its presence marks the run finished
-        if not keep_checkpoint:  # finished: model.pt holds what is read from now on
-            remove_checkpoint(files.checkpoint_path)
-
-    _on_main(distributed, write_outputs)
-    return RunResult(run_dir, metrics, model, pair, split)
+    if masks:
+        files.write_corruption(masks)
+    files.write_metrics(metrics)
+    if not keep_checkpoint:  # finished: model.pt holds what is read from now on
+        remove_checkpoint(files.checkpoint_path)
 
 
 def _jsonable_meta(meta: dict) -> dict:
