@@ -52,12 +52,12 @@ def test_encoder_modal_means_are_the_average_encoding(model_name: str) -> None:
         entity = int(inputs.image_owner[inputs.image_owner < inputs.num_left][0])  # a left entity with pictures
         expected = encoded_images[inputs.image_owner == entity].mean(0)
         ids = torch.tensor([entity, entity])
-        mean, _ = model._modal_entity("vis", ids)
+        mean, _ = model.spaces.modal("vis", ids)
         assert torch.allclose(mean[0], expected, atol=1e-6) and torch.allclose(mean[1], expected, atol=1e-6)
         owner = int(inputs.num_entity[0])
         rows = torch.nonzero(inputs.num_entity == owner).flatten()
-        expected_num = model._encode_numbers(rows).mean(0)
-        assert torch.allclose(model._modal_entity("num", torch.tensor([owner]))[0][0], expected_num, atol=1e-6)
+        expected_num = model.spaces.encode("num", rows).mean(0)
+        assert torch.allclose(model.spaces.modal("num", torch.tensor([owner]))[0][0], expected_num, atol=1e-6)
         visual_left, _ = model.space_embeddings()["visual"]
         assert torch.allclose(visual_left.mean[entity], expected, atol=1e-6)
 
@@ -103,7 +103,7 @@ def test_closed_form_variances_are_the_csl_minimiser() -> None:
     idx = torch.arange(40)
     with torch.no_grad():
         common_mean, common_var = model.common.lookup(idx)
-        vis_mean, _ = model._modal_entity("vis", idx)
+        vis_mean, _ = model.spaces.modal("vis", idx)
     model.loss("csl", idx, torch.Generator().manual_seed(1))
     expected = (common_var + (vis_mean - common_mean) ** 2).clamp(1e-4, 0.5)
     assert torch.allclose(model.vis_ent.var[idx], expected)
@@ -136,7 +136,7 @@ def test_evidence_variances_preset_trains_and_moves_the_visual_variances(tmp_pat
     cfg.data.options = {"num_entities": 300, "num_types": 4}
     cfg.train.stage1_epochs, cfg.train.stage2_epochs, cfg.train.progress = 8, 4, False
     result = run(cfg, tmp_path / "run")
-    var = result.model.vis_ent.var.detach()[result.model.has_image]
+    var = result.model.vis_ent.var.detach()[result.model.inputs.has_images()]
     params = result.model.params
     assert float(var.min()) >= params.var_min and float(var.max()) <= params.var_max
     assert float(var.mean()) > 2 * params.var_min  # moved off the floor

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import torch
@@ -213,13 +211,13 @@ def test_numeric_negatives_draw_owners_with_numbers_from_the_same_graph() -> Non
     inputs = AlignmentInputs.build(pair, choose_split(cfg, pair))
     model = build_model("gaussian", inputs, cfg.model, torch.Generator().manual_seed(0))
     ent = inputs.num_entity[:500]
-    drawn = model._random_numeric_owner(ent, torch.Generator().manual_seed(1))
+    drawn = model.losses["num"].random_owner(ent, torch.Generator().manual_seed(1))
     assert torch.equal(inputs.side_of_entity[drawn], inputs.side_of_entity[ent])
     assert inputs.has_numbers()[drawn].all()
     assert len(set(drawn.tolist())) > 50  # uniform over many owners, not a constant
     # the negatives add a term: the loss differs from the positive-only loss on the same batch
     idx = torch.arange(200)
     with_neg = model.loss("num", idx, torch.Generator().manual_seed(2))
-    model.params = replace(model.params, numeric_negatives=0)
+    model.losses["num"].negatives = 0
     without = model.loss("num", idx, torch.Generator().manual_seed(2))
     assert with_neg.item() > without.item()

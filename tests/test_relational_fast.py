@@ -121,8 +121,9 @@ def _old_sample(sampler: NegativeSampler, batch: torch.Tensor, k: int, generator
 
 def _old_loss_rel(model: GaussianCommonSpace, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """The relational loss as it was computed before: explicit negative triples through ``kg2e_score``."""
-    pos = model.positives[idx]
-    neg, mask = _old_sample(model.sampler, pos, model.cfg.negatives, generator)
+    rel = model.losses["rel"]
+    pos = rel.positives[idx]
+    neg, mask = _old_sample(rel.sampler, pos, rel.negatives, generator)
     h, r, t = torch.cat([pos, neg.reshape(-1, 3)]).unbind(-1)
 
     def entity(i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,7 +145,7 @@ def _loss_and_grads(model: GaussianCommonSpace, loss_fn, idx: torch.Tensor) -> t
 @pytest.mark.parametrize("batch", [16, 200], ids=["gather-then-normalise", "normalise-whole-table"])
 def test_loss_rel_matches_the_old_formulation(stage: int, batch: int) -> None:
     model = _model(stage)
-    idx = torch.randperm(len(model.positives), generator=torch.Generator().manual_seed(6))[:batch]
+    idx = torch.randperm(model.num_items("rel"), generator=torch.Generator().manual_seed(6))[:batch]
     loss_new, grads_new = _loss_and_grads(model, lambda m, i, g: m.loss("rel", i, g), idx)
     loss_old, grads_old = _loss_and_grads(model, _old_loss_rel, idx)
     torch.testing.assert_close(loss_new, loss_old, rtol=1e-5, atol=1e-6)
@@ -155,11 +156,11 @@ def test_loss_rel_matches_the_old_formulation(stage: int, batch: int) -> None:
 
 
 def test_sampler_draws_are_unchanged() -> None:
-    model = _model(1)
-    pos = model.positives[:500]
+    rel = _model(1).losses["rel"]
+    sampler, pos = rel.sampler, rel.positives[:500]
     g_new, g_old = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
-    neg, mask, corrupt_head, new = model.sampler.corrupt(pos, 5, g_new)
-    neg_old, mask_old = _old_sample(model.sampler, pos, 5, g_old)
+    neg, mask, corrupt_head, new = sampler.corrupt(pos, 5, g_new)
+    neg_old, mask_old = _old_sample(sampler, pos, 5, g_old)
     assert torch.equal(neg, neg_old) and torch.equal(mask, mask_old)
     assert torch.equal(g_new.get_state(), g_old.get_state())  # the stream continues identically
     # what corrupt() says it replaced is what the negatives hold
@@ -167,7 +168,7 @@ def test_sampler_draws_are_unchanged() -> None:
     kept = torch.where(corrupt_head, neg[..., 2], neg[..., 0])
     assert torch.equal(kept, torch.where(corrupt_head, pos[:, 2:3], pos[:, 0:1]))
     assert torch.equal(neg[..., 1], pos[:, 1:2].expand(-1, 5))
-    neg_s, mask_s = model.sampler.sample(pos, 5, torch.Generator().manual_seed(7))
+    neg_s, mask_s = sampler.sample(pos, 5, torch.Generator().manual_seed(7))
     assert torch.equal(neg_s, neg) and torch.equal(mask_s, mask)
 
 
@@ -176,7 +177,7 @@ def test_rel_entity_equals_lookup(size: int) -> None:
     """Both normalisation orders give exactly the rows of lookup + F.normalize (the table has 513 rows)."""
     model = _model(2)
     idx = torch.randint(0, len(model.rel_ent), (size,), generator=torch.Generator().manual_seed(8))
-    mean, var = model._rel_entity(idx)
+    mean, var = model.spaces.relational_entity(idx)
     ref_mean, ref_var = model.rel_ent.lookup(idx)
     torch.testing.assert_close(mean, F.normalize(ref_mean, dim=-1), rtol=0, atol=0)
     torch.testing.assert_close(var, ref_var, rtol=0, atol=0)

@@ -14,21 +14,21 @@ import sys
 
 import torch
 
-from gaussea.models.gaussian_csl import GaussianCommonSpace
+from gaussea.models.gaussian_losses import CommonSpaceLoss, LossStep
 
-_original_csl = GaussianCommonSpace._loss_csl
+_original_csl = CommonSpaceLoss.forward
 
 
-def csl_detached(self: GaussianCommonSpace, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    lookup = self._rel_entity
-    self._rel_entity = lambda i: tuple(x.detach() for x in lookup(i))  # type: ignore[method-assign]
+def csl_detached(self: CommonSpaceLoss, step: LossStep) -> torch.Tensor:
+    lookup = self.spaces.relational_entity
+    self.spaces.relational_entity = lambda i: tuple(x.detach() for x in lookup(i))  # type: ignore[method-assign]
     try:
-        return _original_csl(self, idx, generator)
+        return _original_csl(self, step)
     finally:
-        del self._rel_entity
+        del self.spaces.relational_entity
 
 
 if __name__ == "__main__":
-    GaussianCommonSpace._loss_csl = csl_detached  # type: ignore[method-assign]
+    CommonSpaceLoss.forward = csl_detached  # type: ignore[method-assign]
     sys.argv = ["tune_relational.py", *sys.argv[1:]]
     runpy.run_path("bench/tune_relational.py", run_name="__main__")

@@ -38,7 +38,7 @@ def report(tag: str, model, inputs: AlignmentInputs, corrupted: np.ndarray) -> N
     with torch.no_grad():
         idx = torch.arange(inputs.num_entities)
         common, _ = model.common.lookup(idx)
-        vis, vis_var = model._modal_entity("vis", idx)
+        vis, vis_var = model.spaces.modal("vis", idx)
         gap = ((vis - common) ** 2).mean(1).numpy()
         var = model.vis_ent.var.mean(1).numpy()
         cos = torch.nn.functional.cosine_similarity(vis, common, dim=1).numpy()

@@ -27,7 +27,7 @@ def main() -> None:
     has = model.inputs.has_images()
     with torch.no_grad():
         ids = torch.arange(n)
-        visual_mean, visual_var = model._modal_entity("vis", ids)
+        visual_mean, visual_var = model.spaces.modal("vis", ids)
         common_mean, common_var = model.common.lookup(ids)
         minimiser = (common_var + (visual_mean - common_mean) ** 2).mean(1)
         learned = (visual_var.expand_as(visual_mean) if visual_var.dim() == 0 else visual_var).mean(1)

@@ -46,7 +46,7 @@ def main() -> None:
         per_entity = torch.zeros(n, encoded.shape[1]).index_add_(0, inputs.image_owner, encoded)
         count = torch.zeros(n).index_add_(0, inputs.image_owner, torch.ones(len(encoded)))
         per_entity = per_entity / count.clamp_min(1).unsqueeze(1)
-        vis_mean = model._modal_means_all("vis")
+        vis_mean = model.spaces.modal_means_all("vis")
         common = model.common.mean.detach()
     corrupted = swapped_pictures(result)
     has = inputs.has_images()

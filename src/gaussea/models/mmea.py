@@ -27,16 +27,17 @@ stage.
 from __future__ import annotations
 
 from gaussea.models.gaussian_csl import GaussianCommonSpace
+from gaussea.models.gaussian_params import GaussianCSLParams
+from gaussea.models.gaussian_stages import StageSchedule, points
 
 
 class MMEA(GaussianCommonSpace):
     num_stages = 1
 
-    def set_stage(self, stage: int) -> None:
+    @classmethod
+    def stage_schedule(cls, params: GaussianCSLParams) -> StageSchedule:
         """MMEA has one stage: variances stay frozen at ``var_init`` (points), whatever the epoch."""
-        self.stage = 1
-        for table in self._tables():
-            table.set_variance_trainable(False)
+        return points(params)
 
     def variance_report(self) -> dict:
         return {}
