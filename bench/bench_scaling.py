@@ -253,7 +253,8 @@ def part_retrieval(args: argparse.Namespace) -> dict:
             print(json.dumps({k: v for k, v in row.items() if k != "metrics"}))
     return {"part": "retrieval", "load_avg_before": load_before, "runs": rows,
             "note": "1 process uses 2 threads, 2 processes 1 thread each (both use the 2 cores); the ranks equal "
-                    "the single-process ranks exactly when the thread counts match (tests/test_distributed.py), "
+                    "the single-process ranks exactly when the thread counts match "
+                    "(tests/training/test_distributed.py), "
                     "MKL's kernels depend on the thread count",
             "provenance": _provenance()}
 

@@ -1,8 +1,8 @@
 """Probe: how often does a two-node loopback torchrun launch of ``gaussea run`` fail at process exit?
 
-Repeats the launch of tests/test_distributed.py::test_two_node_rendezvous_matches_one_node (two torchrun agents of
-one worker each on 127.0.0.1, the test's tiny synthetic config) and records, per launch, each node's exit code,
-whether a worker aborted with "terminate called without an active exception", and whether a node was still
+Repeats the launch of tests/training/test_distributed.py::test_two_node_rendezvous_matches_one_node (two torchrun
+agents of one worker each on 127.0.0.1, the test's tiny synthetic config) and records, per launch, each node's exit
+code, whether a worker aborted with "terminate called without an active exception", and whether a node was still
 running at the timeout (torchrun's agent then waits out its 300 s exit barrier for the dead peer). ``--src DIR``
 runs the gaussea source tree in DIR instead of the installed one (e.g. a worktree of an older revision), so the
 same script measures before and after a change.
@@ -29,11 +29,14 @@ ABORT = "terminate called without an active exception"
 
 
 def tiny_config(tree: Path, env: dict) -> dict:
-    """The config of ``tree``'s tests/test_distributed.py, built by the gaussea the workers will run (``env``),
-    so the probe launches exactly what that revision's CI does (a newer config may hold keys an older one lacks)."""
+    """The config of ``tree``'s test_distributed.py (tests/training/, or tests/ in older trees), built by the gaussea
+    the workers will run (``env``), so the probe launches exactly what that revision's CI does (a newer config may
+    hold keys an older one lacks)."""
     code = ("import json, sys; sys.path.insert(0, sys.argv[1]); from test_distributed import _tiny_config; "
             "print(json.dumps(_tiny_config().to_dict()))")
-    out = subprocess.run([sys.executable, "-c", code, str(tree / "tests")], env=env, capture_output=True,
+    folder = tree / "tests" / "training"
+    folder = folder if (folder / "test_distributed.py").exists() else tree / "tests"
+    out = subprocess.run([sys.executable, "-c", code, str(folder)], env=env, capture_output=True,
                          text=True, check=True)
     return json.loads(out.stdout)
 

@@ -1,6 +1,6 @@
 """Image feature files (``.npz``, ``.npy`` + ``.ids.txt``, ``.h5``, opt-in ``.pkl``) under hostile input.
 
-tests/test_loaders_fuzz.py has one exact case per format. Here: property tests over well-formed files with
+tests/data/test_loaders_fuzz.py has one exact case per format. Here: property tests over well-formed files with
 random ids and values (NaN, inf, unknown ids, images of entities outside the graph, several images per
 entity) whose loaded content must equal the oracle's, random bytes under every suffix, and exhaustive
 single-byte damage / truncation scans of valid files. The contract: a load returns exactly the well-formed

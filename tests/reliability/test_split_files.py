@@ -4,7 +4,7 @@ A split decides which links a model may learn from and which it is scored on, so
 exactly or refused with a :class:`DataError` naming the file and line: a silently different split means
 silently different (usually optimistic) figures. :func:`gaussea.data.splits.load_split` raises on the first
 problem rather than skipping lines (there is no lenient mode for splits), which is what the oracle below
-encodes. tests/test_loaders_fuzz.py does not cover split files at all.
+encodes. tests/data/test_loaders_fuzz.py does not cover split files at all.
 """
 
 from __future__ import annotations

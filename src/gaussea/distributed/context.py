@@ -149,7 +149,7 @@ def exit_now(code: int) -> NoReturn:
 
     Why: with torch 2.13's gloo, a worker sometimes aborts *after* its last Python line, in the C++ destructors
     run at exit ("terminate called without an active exception"; Python's fault handler shows no Python frame).
-    Measured with the two-node loopback launch of tests/test_distributed.py (bench/probes/torchrun_exit.py,
+    Measured with the two-node loopback launch of tests/training/test_distributed.py (bench/probes/torchrun_exit.py,
     bench/results/tuning/2026-11-24-s10/torchrun_exit-*.json): before, 2 of 20 launches aborted so (rank 1, after
     rank 0 had written the whole run directory), after, 0 of 40. torchrun then reports the run as failed and the
     other node's agent waits out its 300 s exit barrier, an intermittent CI timeout. Every

@@ -26,7 +26,7 @@ from gaussea.models.gaussian_spaces import GaussianSpaces
 from gaussea.models.gaussian_stages import StageSchedule, points
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.runner import choose_split, load_pair
-from gaussea.train import Trainer
+from gaussea.training.optimisers import shared_adam
 
 # The layout of a gaussian / mmea model on the inputs of _inputs() with dim 4, 2 CNN channels and truncated
 # negatives, as written by the model before it was split into parts (branch integ, 5d5b00c): every earlier model.pt
@@ -77,7 +77,7 @@ def test_state_dict_keeps_the_legacy_layout(name: str) -> None:
     model = build_model(name, _inputs(), _config(), torch.Generator().manual_seed(0))
     assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == LEGACY_STATE
     names = {id(p): n for n, p in model.named_parameters()}
-    groups = Trainer(model, TrainConfig(progress=False))._adam().param_groups
+    groups = shared_adam(model, TrainConfig(progress=False)).param_groups
     assert [[names[id(p)] for p in g["params"]] for g in groups] == LEGACY_ADAM_GROUPS
 
 

@@ -17,7 +17,7 @@ from gaussea.cli_docs import render
 from gaussea.commands.explain import format_summary, variance_summary
 from gaussea.presets import cmd_presets, preset_names
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _subcommands() -> dict[str, argparse.ArgumentParser]:

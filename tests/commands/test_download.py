@@ -35,7 +35,7 @@ from gaussea.commands.download import (
 
 def shared_data_dir() -> Path:
     """``../shared/data`` beside the repository (as in conftest.py), or ``$GAUSSEA_SHARED_DATA``."""
-    return Path(os.environ.get("GAUSSEA_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    return Path(os.environ.get("GAUSSEA_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 
 
 SMALL_REAL = ("openea/D_Y_15K_V1/split_721_ExEA/valid_links", "openea/D_Y_15K_V1/split_721_ExEA/train_links")

@@ -270,7 +270,7 @@ def _table_rows(markdown: str) -> dict[str, list[str]]:
 def test_render_only_reproduces_the_committed_tables(tmp_path: Path, root: str, table: str, args: list[str]) -> None:
     """The committed results trees render again with every committed figure in place; what changed on purpose:
     the paper model's label, the budget column (epochs / seconds), iterative rows in their own table."""
-    committed = Path(__file__).resolve().parent.parent / "bench" / "results" / root
+    committed = Path(__file__).resolve().parents[2] / "bench" / "results" / root
     out = tmp_path / "page.md"
     assert main(["reproduce", table, "--render-only", "--dataset", "fb15k-db15k", *args, "--results-root",
                  str(committed), "--out-md", str(out), "--out-json", str(tmp_path / "page.json")]) == 0
