@@ -28,6 +28,7 @@ from speed_common import git_revision, machine  # noqa: E402
 VARIANTS = (
     {"variance_rounds": 0},
     {"variance_rounds": 1, "entity_variances": False},
+    {"variance_rounds": 1, "entity_variances": "auto"},
     {"variance_rounds": 1, "temperature": 0.02},
     {"variance_rounds": 1, "temperature": 0.05},
     {"variance_rounds": 1, "temperature": 0.1},
@@ -48,7 +49,9 @@ def main() -> None:
         _, cpair, corrupted = on_corrupted_data(model, cfg, split, json.loads(args.corrupt))
         models.append((args.corrupt, cpair, corrupted))
     nl = model.inputs.num_left
-    defaults = {k: getattr(GaussianFusionParams(), k) for k in ("variance_rounds", "entity_variances", "temperature")}
+    # The temperature rows vary the per-entity reliabilities' posterior, so they force them on.
+    defaults = {**{k: getattr(GaussianFusionParams(), k) for k in ("variance_rounds", "temperature")},
+                "entity_variances": True}
     rows = []
     for label, data, m in models:
         modal = m.modal_means()
@@ -63,6 +66,7 @@ def main() -> None:
                                     mode="test", csls_k=10)["hits@1"]
             rows.append({"data": label, "variant": variant, "valid_hits@1": h1,
                          "mean_weights": state.weights.mean(0).tolist(),
+                         "entity_reliability_used": state.entity_reliability,
                          "variance_by_corruption": corruption_variance_summary(m, data)})
             print(json.dumps({k: rows[-1][k] for k in ("data", "variant", "valid_hits@1")}), flush=True)
     record = {"command": " ".join([sys.executable, *sys.argv]), "date": now_iso(), "revision": git_revision(),
