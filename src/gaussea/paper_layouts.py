@@ -167,11 +167,13 @@ def shared_settings(configs: dict[RunSpec, Any]) -> str:
             text = _settings_text(cfg)
             if spec.dataset not in by_text.setdefault(text, []):
                 by_text[text].append(spec.dataset)
-    if len(by_text) == 1:
-        described = next(iter(by_text))
+    if not by_text:  # only models that read none of the shared training settings
+        shared = ""
+    elif len(by_text) == 1:
+        shared = f"Shared settings: {next(iter(by_text))}. "
     else:
-        described = "; ".join(f"{', '.join(ds)}: {text}" for text, ds in by_text.items())
-    return (f"Shared settings: {described}. Model-specific hyper-parameters: each baseline's published / OpenEA "
+        shared = "Shared settings: " + "; ".join(f"{', '.join(ds)}: {text}" for text, ds in by_text.items()) + ". "
+    return (f"{shared}Model-specific hyper-parameters: each baseline's published / OpenEA "
             "defaults (the *Params dataclasses in gaussea/models/), none tuned on these data" + _our_tuning(configs))
 
 
