@@ -22,6 +22,7 @@ from gaussea.encoders.numeric_sketch import (
 )
 from gaussea.models.precision_fusion import (
     ModalMeans,
+    calibration_fit,
     candidate_cosines,
     centre_unit_,
     counterpart_candidates,
@@ -167,6 +168,67 @@ def test_corrupted_modality_gets_a_larger_variance_and_rounds_zero_is_the_point_
     assert torch.allclose(flat.variances, flat.variances[0].expand_as(flat.variances))
 
 
+def test_calibration_likelihood_matches_a_float64_softmax_over_the_other_graph() -> None:
+    """The NLL ``calibration_fit`` returns is the mean cross-entropy of each calibration pair's partner against every
+    unblocked entity of the other graph, both directions summed, at the fitted kappa (with the reliabilities'
+    ``sqrt(a(e) a(j))`` on each modal cosine)."""
+    modal, num = _two_modal_world(60, noise=(0.8, 1.2), seed=3)
+    pairs = torch.stack([torch.arange(10), torch.arange(10) + num], 1)
+    blocked = torch.zeros(2 * num, dtype=torch.bool)
+    blocked[torch.arange(10, 20)] = True
+    blocked[torch.arange(10, 20) + num] = True
+    blocked[pairs.reshape(-1)] = True
+    reliability = torch.rand(2 * num, 2, generator=torch.Generator().manual_seed(4)) * 0.9 + 0.1
+    for rel in (None, reliability):
+        kappa, nll = calibration_fit(modal, num, pairs, blocked, rel)
+        means = [m.double() for m in modal.means]
+        a = torch.ones(2 * num, 2, dtype=torch.float64) if rel is None else rel.double()
+        total = 0.0
+        for src, dst, lo, hi in ((pairs[:, 0], pairs[:, 1], num, 2 * num), (pairs[:, 1], pairs[:, 0], 0, num)):
+            losses = []
+            for s, d in zip(src.tolist(), dst.tolist(), strict=True):
+                logits = sum(kappa[m].double() * (a[s, m] * a[lo:hi, m]).sqrt() * (means[m][s] @ means[m][lo:hi].T)
+                             for m in range(2))
+                allowed = ~blocked[lo:hi]
+                allowed[d - lo] = True
+                losses.append(-(logits[d - lo] - torch.logsumexp(logits[allowed], 0)))
+            total += float(torch.stack(losses).mean())
+        assert nll == pytest.approx(total, rel=1e-4)
+    torch.testing.assert_close(calibration_fit(modal, num, pairs, blocked)[0],
+                               modality_precisions(modal, num, pairs, blocked))
+
+
+def _pictures_world(num: int, rel_sd: float, vis_sd: float, wrong_share: float, seed: int) -> ModalMeans:
+    """Relations and pictures are noisy copies of one latent vector; ``wrong_share`` of each graph's entities
+    show a random picture (wrong evidence on both graphs, as in the synthetic default)."""
+    gen = torch.Generator().manual_seed(seed)
+    latent = torch.randn(num, 16, generator=gen)
+    relations = [latent + rel_sd * torch.randn(num, 16, generator=gen) for _ in range(2)]
+    pictures = [latent + vis_sd * torch.randn(num, 16, generator=gen) for _ in range(2)]
+    for side in range(2):
+        wrong = torch.randperm(num, generator=gen)[: int(wrong_share * num)]
+        pictures[side][wrong] = torch.randn(len(wrong), 16, generator=gen)
+    return ModalMeans(("r", "v"), (_unit(torch.cat(relations)), _unit(torch.cat(pictures))),
+                      torch.ones(2 * num, 2, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize(("rel_sd", "vis_sd", "wrong_share", "expected"),
+                         [(1.0, 0.3, 0.4, True),    # wrong pictures on both graphs, relations can tell: per entity
+                          (2.0, 0.5, 0.0, False)])  # nothing wrong, weak relations: reliabilities only add noise
+def test_auto_keeps_per_entity_variances_only_where_the_calibration_pairs_support_them(
+        rel_sd: float, vis_sd: float, wrong_share: float, expected: bool, seed: int) -> None:
+    num = 300
+    modal = _pictures_world(num, rel_sd, vis_sd, wrong_share, seed)
+    seeds = torch.stack([torch.arange(150), torch.arange(150) + num], 1)
+    calibration = seeds[:60]
+    options = {"temperature": 0.1, "top_k": 5, "rounds": 1, "var_max": 100.0}
+    auto = fit_variances(modal, num, seeds, calibration, entity_reliability="auto", **options)
+    assert auto.entity_reliability is expected
+    forced = fit_variances(modal, num, seeds, calibration, entity_reliability=expected, **options)
+    torch.testing.assert_close(auto.variances, forced.variances, equal_nan=True)
+
+
 # --- the numerical value sketch ------------------------------------------------------------------------------
 @settings(max_examples=200, deadline=None)
 @given(st.floats(min_value=-1e9, max_value=1e9, allow_nan=False), st.floats(min_value=0, max_value=1))
@@ -262,5 +324,8 @@ def test_relations_alone_hold_no_pair_out_and_unknown_options_fail() -> None:
     assert len(model.relational.inputs.train_pairs) == len(inputs.train_pairs)
     with pytest.raises(ValueError, match="unknown gaussian_fusion option"):
         build_model("gaussian_fusion", inputs, ModelConfig(options={"nope": 1}), torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="entity_variances must be true, false or \"auto\""):
+        build_model("gaussian_fusion", inputs, ModelConfig(options={"entity_variances": "sometimes"}),
+                    torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="must include 'r'"):
         build_model("gaussian_fusion", inputs, ModelConfig(modalities=("v",)), torch.Generator().manual_seed(0))
