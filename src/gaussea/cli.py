@@ -206,7 +206,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         from gaussea.expectations import expectation_line
 
         print_metrics(result.metrics)
-        expected = expectation_line(cfg)
+        ran = RunDirectory(result.run_dir).read_config(missing_ok=True)  # --resume runs the saved configuration
+        expected = expectation_line(RunConfig.from_dict(ran) if ran is not None else cfg)
         if expected:
             print(expected)
         print(f"run directory: {result.run_dir}")

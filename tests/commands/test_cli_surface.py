@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from gaussea.cli import build_parser
 from gaussea.cli_docs import render
@@ -87,3 +88,18 @@ def test_commands_doc_quotes_what_the_code_prints() -> None:
     for command in ("gaussea --help", "gaussea presets", "gaussea presets --show d_y_15k_v1"):
         assert f"<!-- generated: {command} -->" in committed
     assert render(committed) == committed, "stale: run `python -m gaussea.cli_docs docs/commands.md`"
+
+
+def test_resuming_a_non_default_run_does_not_promise_the_default_result(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    """``gaussea run --resume --out DIR`` runs DIR's saved configuration, so the default run's expectation line
+    is printed only when that configuration is the default one (the command line alone looks like a default run)."""
+    from gaussea.cli import main
+
+    out = str(tmp_path / "small")
+    assert main(["run", "--out", out, "--stage1-epochs", "1", "--set", "data.options.num_entities=150",
+                 "--threads", "1", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["run", "--out", out, "--resume", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "H@1" in printed and "expected for this default run" not in printed
