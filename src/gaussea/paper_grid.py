@@ -103,10 +103,15 @@ class Budget:
     eval_every: int = DEFAULT_EVAL_EVERY
     patience: int = DEFAULT_PATIENCE
     valid_ratio: float | None = None  # None: the preset's (0 in the paper's)
+    hyper: str = "preset"  # "published": each baseline's published values on top (gaussea.published_settings)
 
     def __post_init__(self) -> None:
+        from gaussea.published_settings import HYPER_MODES
+
         if self.mode not in BUDGET_MODES:
             raise ValueError(f"--budget must be one of {BUDGET_MODES}, got {self.mode!r}")
+        if self.hyper not in HYPER_MODES:
+            raise ValueError(f"--hyper must be one of {HYPER_MODES}, got {self.hyper!r}")
         if self.epochs < 1:
             raise ValueError("--epochs / --max-epochs must be >= 1")
         if self.mode == "valid" and (self.eval_every < 1 or self.patience < 1):
@@ -141,6 +146,8 @@ class Budget:
                     f"links carved from the non-train links (a shipped split: its own valid links), stopped after "
                     f"{self.patience} evaluations without improvement, and the best validated epoch's weights "
                     "scored (also when a run reaches the most epochs)")
+        if self.hyper == "published":
+            text += ", each baseline with its published hyper-parameters"
         if self.max_seconds is not None:
             text += f", wall-clock cap {self.max_seconds:g} s of training per run (checked after each epoch)"
         return text
@@ -149,7 +156,8 @@ class Budget:
         return {"mode": self.mode, "epochs": self.epochs, "max_seconds": self.max_seconds,
                 "stages": {d: list(self.stages(d)) for d, _ in self.stage_shares},
                 **({"eval_every": self.eval_every, "patience": self.patience, "valid_ratio": self.valid_ratio}
-                   if self.mode == "valid" else {})}
+                   if self.mode == "valid" else {}),
+                **({"hyper": self.hyper} if self.hyper != "preset" else {})}
 
 
 def plan(datasets: Sequence[str], models: Sequence[str], ratios: Sequence[float] | None, splits: int,
@@ -196,6 +204,7 @@ def run_config(spec: RunSpec, budget: Budget, data_dir: str | None, overrides: S
     """The resolved RunConfig of one run: preset, then the grid cell, the budget and ``--set`` overrides."""
     from gaussea.cli import apply_overrides
     from gaussea.config import RunConfig
+    from gaussea.published_settings import published_assignments
 
     base = base_config(spec.dataset, preset)
     base["data"].update(dataset=spec.dataset, data_dir=data_dir, ratio=spec.ratio, split=spec.split)
@@ -214,6 +223,8 @@ def run_config(spec: RunSpec, budget: Budget, data_dir: str | None, overrides: S
         base["train"]["threads"] = threads
     if not _draws_sampler(spec.model, base["model"]["negative_sampling"]):
         base["model"]["negative_sampling"] = "uniform"
+    if budget.hyper == "published":
+        apply_overrides(base, published_assignments(spec.model))
     apply_overrides(base, list(overrides))
     return RunConfig.from_dict(base)
 

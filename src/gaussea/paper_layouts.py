@@ -28,6 +28,7 @@ from gaussea.paper_render import (
     verdict,
 )
 from gaussea.paper_summary import METRICS
+from gaussea.published_settings import describe_published
 
 # Row pairs whose split-by-split differences are printed under every table (when both rows are in it).
 FOCUS_PAIRS = (("gaussian", "mmea"), ("gaussian_fusion", "gaussian_fusion:point"), ("gaussian_fusion", "gaussian"),
@@ -114,6 +115,8 @@ def header_notes(entries: Sequence[dict], root: Path, specs: Sequence[RunSpec], 
     if any(e["variant"] == "point" for e in entries):
         notes.append("Point version: the same trained run with every variance frozen at one value "
                      "(variance_rounds = 0), so it differs from the model by the weighing alone.")
+    if budget.hyper == "published" and (published := describe_published(s.model for s in specs)):
+        notes.append(published)
     if fallbacks:
         notes.append(f"Negatives: {', '.join(fallbacks)} lack the sampler the preset names and drew uniform "
                      "negatives.")
@@ -160,19 +163,29 @@ def render_markdown(table: str, title: str, entries: list[dict], notes: Sequence
 
 
 def shared_settings(configs: dict[RunSpec, Any]) -> str:
-    """The settings every model shared, per dataset where they differ, and how much our models were tuned."""
-    by_text: dict[str, list[str]] = {}
+    """The training settings of the models that read them (grouped by model or dataset where they differ), and
+    how much our models were tuned."""
+    groups: dict[str, tuple[list[str], list[str]]] = {}
     for spec, cfg in configs.items():
         if spec.model not in NO_SHARED_NEGATIVES:  # they read none of these settings
-            text = _settings_text(cfg)
-            if spec.dataset not in by_text.setdefault(text, []):
-                by_text[text].append(spec.dataset)
-    if not by_text:  # only models that read none of the shared training settings
+            datasets, models = groups.setdefault(_settings_text(cfg), ([], []))
+            datasets += [spec.dataset] if spec.dataset not in datasets else []
+            models += [spec.model] if spec.model not in models else []
+    if not groups:  # only models that read none of the shared training settings
         shared = ""
-    elif len(by_text) == 1:
-        shared = f"Shared settings: {next(iter(by_text))}. "
+    elif len(groups) == 1:
+        shared = f"Shared settings: {next(iter(groups))}. "
     else:
-        shared = "Shared settings: " + "; ".join(f"{', '.join(ds)}: {text}" for text, ds in by_text.items()) + ". "
+        by_model = len({tuple(models) for _, models in groups.values()}) > 1
+        by_dataset = len({tuple(datasets) for datasets, _ in groups.values()}) > 1
+
+        def label(datasets: list[str], models: list[str]) -> str:
+            if by_model and by_dataset:
+                return f"{', '.join(models)} on {', '.join(datasets)}"
+            return ", ".join(models if by_model else datasets)
+
+        shared = "Training settings: " + "; ".join(f"{label(*group)}: {text}" for text, group in groups.items())
+        shared += ". "
     return (f"{shared}Model-specific hyper-parameters: each baseline's published / OpenEA "
             "defaults (the *Params dataclasses in gaussea/models/), none tuned on these data" + _our_tuning(configs))
 

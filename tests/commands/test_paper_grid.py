@@ -50,7 +50,36 @@ def test_training_free_models_get_no_epochs_and_valid_budget_sets_early_stopping
 
 
 @pytest.mark.parametrize("kwargs", [{"mode": "valid", "valid_ratio": None}, {"mode": "valid", "valid_ratio": 0.1,
-                                    "patience": 0}, {"mode": "often"}, {"epochs": 0}])
+                                    "patience": 0}, {"mode": "often"}, {"epochs": 0}, {"hyper": "tuned"}])
 def test_unusable_budgets_are_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError, match="--"):
         Budget(**{"epochs": 10, **kwargs})
+
+
+def test_published_hyper_parameters_reach_each_baseline_and_only_it() -> None:
+    """At strength every translational baseline gets OpenEA's 15K values (batch 5000, one negative, its margin)
+    on top of the preset; models without published values keep the preset, and --set still wins."""
+    published = Budget(30, None, stage_shares(["synthetic"]), hyper="published")
+    preset = Budget(30, None, stage_shares(["synthetic"]))
+    sea = run_config(RunSpec("synthetic", "sea", 0.2, 0), published, None, [], None)
+    assert (sea.train.batch_size, sea.model.negatives, sea.model.options["margin"]) == (5000, 1, 1.5)
+    mtranse = run_config(RunSpec("synthetic", "mtranse", 0.2, 0), published, None, [], None)
+    assert mtranse.model.options == {"align_weight": 5.0} and mtranse.train.batch_size == 5000
+    plain = run_config(RunSpec("synthetic", "sea", 0.2, 0), preset, None, [], None)
+    assert (plain.train.batch_size, plain.model.negatives, plain.model.options) != (5000, 1, {"margin": 1.5})
+    for model in ("gaussian", "gaussian_fusion", "propagation", "gcn_align"):
+        spec = RunSpec("synthetic", model, 0.2, 0)
+        assert run_config(spec, published, None, [], None) == run_config(spec, preset, None, [], None)
+    overridden = run_config(RunSpec("synthetic", "sea", 0.2, 0), published, None, ["model.negatives=3"], None)
+    assert overridden.model.negatives == 3
+    assert published.as_dict()["hyper"] == "published" and "hyper" not in preset.as_dict()
+    assert "published hyper-parameters" in published.describe()
+
+
+def test_the_table_footer_names_each_baselines_published_values() -> None:
+    from gaussea.published_settings import describe_published
+
+    text = describe_published(["propagation", "sea", "mtranse"])
+    assert "sea: dim 100, batch_size 5000, lr 0.01, negatives 1, margin 1.5" in text
+    assert "align_weight 5.0" in text and "propagation" not in text
+    assert describe_published(["gaussian_fusion"]) == ""

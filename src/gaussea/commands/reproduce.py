@@ -54,6 +54,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    "improvement before stopping")
     p.add_argument("--valid-ratio", type=float, help=f"share of all links carved out for validation (default "
                    f"{DEFAULT_VALID_RATIO} under --budget valid, else the preset's)")
+    p.add_argument("--hyper", choices=["preset", "published"], help="published: each baseline's published "
+                   "hyper-parameters on top of the dataset preset (gaussea/published_settings.py); default: published "
+                   "under --budget valid (at strength), else preset")
     p.add_argument("--max-seconds", type=float, help="wall-clock training cap per run, the same for every model")
     p.add_argument("--results-root", help="where run directories go (default bench/results/<table>)")
     p.add_argument("--out-md", help="write the Markdown table here (default: print it)")
@@ -80,8 +83,9 @@ def budget_of(args: argparse.Namespace, datasets: Sequence[str]) -> Any:
         raise ValueError("--splits must be >= 1")
     valid = args.budget == "valid"
     ratio = args.valid_ratio if args.valid_ratio is not None else (DEFAULT_VALID_RATIO if valid else None)
+    hyper = args.hyper or ("published" if valid else "preset")
     return Budget(args.max_epochs if valid else args.epochs, args.max_seconds, stage_shares(datasets, args.preset),
-                  args.preset, args.budget, args.eval_every, args.patience, ratio)
+                  args.preset, args.budget, args.eval_every, args.patience, ratio, hyper)
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
