@@ -192,7 +192,8 @@ def shared_settings(configs: dict[RunSpec, Any]) -> str:
 
 def _settings_text(cfg: Any) -> str:
     m, t = cfg.model, cfg.train
-    return (f"dim {m.dim}, {m.negatives} negatives per positive{_sampler(m)}, Adam lr {t.lr}, batch {t.batch_size}, "
+    negatives = f"{m.negatives} negative{'s' if m.negatives != 1 else ''}"
+    return (f"dim {m.dim}, {negatives} per positive{_sampler(m)}, Adam lr {t.lr}, batch {t.batch_size}, "
             f"train seed {t.seed}")
 
 
