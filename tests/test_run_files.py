@@ -202,10 +202,10 @@ def test_report_draws_the_saved_ranks(tiny_run: Path, tmp_path: Path) -> None:
 # --- evaluation settings -----------------------------------------------------------------------------
 def test_settings_from_config() -> None:
     ev = EvalConfig(similarity="neg_sym_kl", csls_k=None, ks=(1, 3), chunk_size=64, decoder="sinkhorn",
-                    sinkhorn_tau=0.05, sinkhorn_iterations=7)
+                    sinkhorn_tau=0.05)
     s = EvalSettings.from_config(ev, "all")
     assert asdict(s) == {"mode": "all", "similarity": "neg_sym_kl", "csls_k": None, "ks": (1, 3), "chunk_size": 64,
-                         "decoder": "sinkhorn", "sinkhorn_tau": 0.05, "sinkhorn_iterations": 7}
+                         "decoder": "sinkhorn", "sinkhorn_tau": 0.05, "sinkhorn_iterations": 15}
     assert EvalSettings.from_config(EvalConfig()) == EvalSettings()  # the defaults are the configuration's
     assert EvalSettings.from_config(ev, "test", decoder="csls").decoder == "csls"
     # null tau: chosen on the validation links before Sinkhorn scores; any other decoder does not read it
@@ -218,6 +218,8 @@ def test_settings_from_config() -> None:
     ("mode", "every", "mode must be one of"), ("csls_k", 0, "csls_k must be >= 1 or None"),
     ("csls_k", -1, "csls_k must be >= 1 or None"), ("ks", (), "ks must be non-empty"),
     ("chunk_size", 0, "chunk_size"), ("decoder", "greedy", "eval.decoder"), ("sinkhorn_tau", 0.0, "sinkhorn_tau"),
+    ("sinkhorn_iterations", 0, "sinkhorn_iterations must be an integer >= 1"),
+    ("sinkhorn_iterations", 2.5, "sinkhorn_iterations must be an integer >= 1"),
 ])
 def test_settings_refuse_bad_values(field: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):

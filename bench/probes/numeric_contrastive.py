@@ -3,7 +3,7 @@ trained *directly* — a symmetric InfoNCE loss (temperature 0.1) between the en
 each training seed pair, batches of 512 pairs, Adam lr 0.005? Not the paper's training: an upper-bound check
 of what the encoder can represent. Prints test / train H@1 (test mode, CSLS) every 5 epochs.
 
-    python bench/probes/numeric_contrastive.py model.numeric_norm=quantile
+    python bench/probes/numeric_contrastive.py model.options.numeric_norm=quantile
 
 Log of 2026-11-24 (session 3, stopped after 10 epochs): bench/results/tuning/2026-11-24-s3/fb_n_contrastive_quantile.txt
 """
@@ -22,8 +22,9 @@ from probes.numeric_space import BASE  # noqa: E402
 from tune_relational import configure  # noqa: E402
 
 from gaussea.evaluate import Embeddings, evaluate_alignment  # noqa: E402
-from gaussea.modalities.numerical import NumericEncoder  # noqa: E402
+from gaussea.models.gaussian_params import GaussianCSLParams  # noqa: E402
 from gaussea.models.inputs import AlignmentInputs  # noqa: E402
+from gaussea.models.modal_encoders import numeric_encoder  # noqa: E402
 from gaussea.runner import choose_split, load_pair  # noqa: E402
 
 
@@ -33,10 +34,7 @@ def main(epochs: int = 30) -> None:
     pair = load_pair(cfg)
     split = choose_split(cfg, pair)
     inputs = AlignmentInputs.build(pair, split)
-    m = cfg.model
-    enc = NumericEncoder(inputs.num_attributes, m.dim, channels=m.cnn_channels, rbf_width=m.rbf_width,
-                         how=m.numeric_norm, attribute=inputs.num_attribute, value=inputs.num_value,
-                         init_std=m.init_std)
+    enc = numeric_encoder(inputs, cfg.model.dim, GaussianCSLParams.from_options(cfg.model.options))
     opt = torch.optim.Adam(enc.parameters(), lr=0.005)
     n1 = inputs.num_left
 

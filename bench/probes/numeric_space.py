@@ -4,7 +4,8 @@ Trains the model with the numerical modality only (``model.modalities=["n"]``) a
 the mean losses and test-mode H@1 of (a) the numerical entity means and (b) the *encoder average* of each
 entity (mean of the encodings of its (attribute, value) triples), on test and on train links.
 
-    EP=10 EV=5 python bench/probes/numeric_space.py model.numeric_norm=quantile model.options.numeric_negatives=5
+    EP=10 EV=5 python bench/probes/numeric_space.py model.options.numeric_norm=quantile \
+        model.options.numeric_negatives=5
 
 Extra arguments are ``section.key=value`` overrides as for ``gaussea run --set``. Logs of 2026-11-24 (session
 3): bench/results/tuning/2026-11-24-s3/d3_*.txt.

@@ -31,7 +31,7 @@ TAGLINE = "multi-modal entity alignment between knowledge graphs with Gaussian e
 
 DECODER_HELP = ("how the test metrics decode the similarities: csls (default: each query on its own), sinkhorn or "
                 "hungarian (all queries jointly, one-to-one, on the plain similarity; hungarian gives H@1 only); "
-                "tau and iterations: --set eval.sinkhorn_tau=0.02 --set eval.sinkhorn_iterations=15; "
+                "Sinkhorn's temperature: --set eval.sinkhorn_tau=0.02 (15 normalisation rounds); "
                 "--set eval.sinkhorn_tau=null chooses tau on the validation links (needs --valid-ratio)")
 
 

@@ -24,9 +24,7 @@ from gaussea.config_migration import check_no_retired_keys
 T = TypeVar("T")
 
 MODALITIES = ("r", "n", "v")
-NUMERIC_NORMS = ("zscore", "minmax", "quantile")
 NEGATIVE_SAMPLINGS = ("uniform", "truncated")  # ModelConfig.negative_sampling
-OPTIMISERS = ("adam", "lazy_adam", "lazy_common")
 # Names owned by other modules, repeated here so that checking a config imports nothing heavy; a test keeps them
 # equal to gaussea.evaluate.SIMILARITIES / CANDIDATE_MODES and gaussea.loggers.LOGGER_NAMES.
 SIMILARITY_NAMES = ("cosine", "neg_sym_kl", "expected_likelihood")
@@ -40,22 +38,27 @@ def check_decoder(decoder: str, tau: float, iterations: int) -> None:
     """ValueError naming the setting when a decoder name or its Sinkhorn parameters are not usable.
 
     Here rather than in :mod:`gaussea.evaluate.decoders` so that building a config stays free of torch; the
-    evaluation functions call it too (they can be called without a config).
+    evaluation functions call it too (they can be called without a config). ``iterations`` is a parameter of the
+    evaluation functions only: a run uses Sinkhorn's fixed number of rounds
+    (:data:`gaussea.evaluate.decoders.DEFAULT_SINKHORN_ITERATIONS`).
     """
     if decoder not in DECODERS:
         raise ValueError(f"eval.decoder must be one of {DECODERS}, got {decoder!r}")
     if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not (math.isfinite(tau) and tau > 0):
         raise ValueError(f"eval.sinkhorn_tau must be a finite number > 0, got {tau!r}")
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-        raise ValueError(f"eval.sinkhorn_iterations must be an integer >= 1, got {iterations!r}")
+        raise ValueError(f"sinkhorn_iterations must be an integer >= 1, got {iterations!r}")
 
 
 @dataclass
 class ModelConfig:
-    """What every model shares: dimension, modalities, negatives, the numerical encoder's input, initialisation.
+    """What every model shares: dimension, modalities, negatives, the exchange strategy.
 
     A model's own settings are in ``options``, parsed and checked by that model (:mod:`gaussea.models.options`):
-    the paper model's constants (variances, margin, ...) are :class:`gaussea.models.gaussian_params.GaussianCSLParams`.
+    the paper model's constants (variances, margin, ...) are :class:`gaussea.models.gaussian_params.GaussianCSLParams`,
+    the numerical encoder's (``numeric_norm``, ``rbf_width``, ``cnn_channels``; the paper model's, MMEA's and
+    IMUSE's) :class:`gaussea.models.encoder_params.NumericEncoderParams`. The std of the mean tables' initialisation
+    is the constant :data:`gaussea.models.tables.MEAN_INIT_STD`.
     """
 
     dim: int = 100  # ours: the paper does not state d
@@ -76,18 +79,12 @@ class ModelConfig:
     truncated_epsilon: float = 0.98
     truncated_every: int = 10
     exchange: bool = True  # paper §3.2.1: exchange strategy over training seed pairs
-    numeric_norm: str = "zscore"  # paper: "normalised by attribute name"; zscore | minmax | quantile (ours)
-    rbf_width: float = 0.25  # ours: sigma of the RBF kernels, in normalised units
-    cnn_channels: int = 8  # ours: channels of the small numerical CNN
-    init_std: float = 0.1  # ours: std of the normal init of mean vectors
     options: dict = field(default_factory=dict)  # the run's model's own parameters, checked by that model
 
     ALLOWED: ClassVar[Mapping[str, Allowed]] = {
         "dim": at_least(1), "modalities": one_of(*MODALITIES, nonempty=True, distinct=True),
         "negatives": at_least(1), "negative_sampling": one_of(*NEGATIVE_SAMPLINGS),
         "truncated_epsilon": within(0, 1, high_open=True), "truncated_every": at_least(1),
-        "numeric_norm": one_of(*NUMERIC_NORMS), "rbf_width": above(0), "cnn_channels": at_least(1),
-        "init_std": at_least(0),
     }
 
     def __post_init__(self) -> None:
@@ -104,15 +101,7 @@ class TrainConfig:
     # links for the graph encoders), resolved when the run starts and saved resolved in config.json.
     stage1_epochs: int | None = None
     stage2_epochs: int | None = None
-    lr: float = 0.01
-    # How table rows are updated (gaussea.optim). "adam": torch's dense Adam — every row drifts with its stale
-    # momentum at every step of every loss, which kept the seed pairs' common means ~1.1 apart (L_ac rising,
-    # common train H@1 0.58 on FB15K*-DB15K). "lazy_adam": every table lazy (rows move only in steps that give
-    # them a gradient). "lazy_common" (default): the common-space table lazy, the modal tables dense. Measured
-    # (bench/results/tuning/2026-11-24-s3, bench/results/model/d_y_15k_v1/gaussian-lazy_*.json): D-Y-15K-V1
-    # 20+5 epochs test H@1 adam 24.15 / lazy_adam 19.91 / lazy_common 25.22 %; FB15K*-DB15K relational only,
-    # common test H@1 after 30 stage-1 epochs adam 5.0 / lazy_adam 7.9 / lazy_common 8.9 %.
-    optimiser: str = "lazy_common"
+    lr: float = 0.01  # of the shared Adam (gaussea.training.optimisers: lazy on the common-space table)
     batch_size: int = 2048  # triples per step of the triple losses (rel, num)
     seed: int = 0
     device: str = "cpu"
@@ -131,8 +120,7 @@ class TrainConfig:
 
     ALLOWED: ClassVar[Mapping[str, Allowed]] = {
         "stage1_epochs": at_least(0, "null: the model's default"),
-        "stage2_epochs": at_least(0, "null: the model's default"), "lr": above(0),
-        "optimiser": one_of(*OPTIMISERS), "batch_size": at_least(1),
+        "stage2_epochs": at_least(0, "null: the model's default"), "lr": above(0), "batch_size": at_least(1),
         "seed": at_least(0), "device": ANY,  # the device is checked by name later
         "threads": at_least(1, "null: torch's default"), "checkpoint_every": at_least(0), "eval_every": at_least(0),
         "patience": at_least(0), "max_seconds": above(0, "null: no time budget"),
@@ -157,16 +145,15 @@ class EvalConfig:
     # one-to-one assumption (transductive, labelled; Hungarian reports Hits@1 only). Validation always uses csls.
     decoder: str = "csls"
     # Sinkhorn's temperature: ours (DESIGN.md §5), about 0.02 for cosine; null: chosen on the run's validation
-    # links (data.valid_ratio > 0) among SINKHORN_TAU_GRID by H@1 (ties: the lower), recorded in the metrics.
+    # links (data.valid_ratio > 0) among SINKHORN_TAU_GRID by H@1 (ties: the lower), recorded in the metrics. Its
+    # rounds of (rows; columns) normalisation are fixed (gaussea.evaluate.decoders.DEFAULT_SINKHORN_ITERATIONS).
     sinkhorn_tau: float | None = 0.02
-    sinkhorn_iterations: int = 15  # ours: rounds of (rows; columns) normalisation
 
     ALLOWED: ClassVar[Mapping[str, Allowed]] = {
         "similarity": one_of(*SIMILARITY_NAMES), "csls_k": at_least(1, "null, or --csls-k 0, turns CSLS off"),
         "modes": one_of(*CANDIDATE_MODES, nonempty=True, distinct=True),
         "ks": Allowed(low=1, nonempty=True, distinct=True), "chunk_size": at_least(1, "null: automatic"),
         "decoder": one_of(*DECODERS), "sinkhorn_tau": above(0, "null: chosen on the validation links"),
-        "sinkhorn_iterations": at_least(1),
     }
 
     def __post_init__(self) -> None:

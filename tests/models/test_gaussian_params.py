@@ -47,6 +47,32 @@ def test_options_reach_the_model(model_name: str) -> None:
     assert float(model.common.var[0, 0]) == 0.25  # the tables start at the given variance
 
 
+@pytest.mark.parametrize("model_name", ["gaussian", "mmea", "imuse"])
+def test_numeric_encoder_options_reach_the_encoder(model_name: str) -> None:
+    """``model.options.numeric_norm`` / ``rbf_width`` / ``cnn_channels``: the numerical encoder's, read by every
+    model that encodes numbers with it (gaussea.models.encoder_params)."""
+    options = {"numeric_norm": "minmax", "rbf_width": 0.6, "cnn_channels": 3}
+    model = build_model(model_name, _inputs(), ModelConfig(dim=16, modalities=("r", "n"), options=options),
+                        torch.Generator().manual_seed(0))
+    encoder = model.encoder if model_name == "imuse" else model.spaces.encoders.numeric
+    assert (encoder.how, encoder.conv1.out_channels) == ("minmax", 3)
+    assert encoder.sigma == pytest.approx(0.6 / 6)  # minmax: rbf_width in units of the full range / 6
+
+
+@pytest.mark.parametrize(("model_name", "option", "value", "message"), [
+    ("imuse", "numeric_norm", "log", 'model.options.numeric_norm="log": must be one of "zscore", "minmax", '
+                                     '"quantile"'),
+    ("imuse", "cnn_channels", 0, "model.options.cnn_channels=0: must be an integer >= 1"),
+    ("gaussian", "rbf_width", 0, "model.options.rbf_width=0: must be a number > 0"),
+    ("mmea", "cnn_channels", 2.5, "model.options.cnn_channels=2.5: must be an integer >= 1"),
+])
+def test_bad_numeric_encoder_options_are_one_line_naming_the_option(model_name: str, option: str, value: object,
+                                                                    message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        build_model(model_name, _inputs(), ModelConfig(options={option: value}), torch.Generator().manual_seed(0))
+    assert str(info.value) == message
+
+
 def test_other_models_ignore_the_paper_models_options_but_not_unknown_ones() -> None:
     """A dataset preset carries the paper model's tunings; ``--preset fb15k-db15k --model transe`` must train."""
     cfg = preset_config("fb15k-db15k")

@@ -63,8 +63,8 @@ def _inputs() -> AlignmentInputs:
 
 
 def _config(modalities: tuple[str, ...] = ("r", "n", "v"), **options: object) -> ModelConfig:
-    return ModelConfig(dim=4, cnn_channels=2, modalities=modalities, negative_sampling="truncated",
-                       options=dict(options))
+    return ModelConfig(dim=4, modalities=modalities, negative_sampling="truncated",
+                       options={"cnn_channels": 2, **options})
 
 
 def _spaces(config: ModelConfig, params: GaussianCSLParams) -> GaussianSpaces:

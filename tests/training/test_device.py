@@ -229,7 +229,7 @@ def test_the_audit_catches_both_patterns() -> None:
 
 
 @pytest.mark.parametrize("name, model_fields", [(m, {}) for m in MODELS]
-                         + [("gaussian", {"options": {"numeric_negatives": 1}, "numeric_norm": "quantile"})])
+                         + [("gaussian", {"options": {"numeric_negatives": 1, "numeric_norm": "quantile"}})])
 def test_model_code_names_the_device_of_every_tensor_it_makes(name: str, model_fields: dict) -> None:
     cfg = tiny_config(name, **model_fields)
     model = build_model(name, tiny_inputs(), cfg.model, torch.Generator().manual_seed(0))

@@ -54,7 +54,9 @@ from gaussea.evaluate.similarity import (
 # The library's defaults are the configuration's (one place to change them).
 DEFAULT_DECODER: str = EvalConfig.decoder
 DEFAULT_SINKHORN_TAU: float = EvalConfig.sinkhorn_tau
-DEFAULT_SINKHORN_ITERATIONS: int = EvalConfig.sinkhorn_iterations
+# Ours (DESIGN.md §5): rounds of (rows; columns) normalisation. Fixed for runs (no run ever varied it; the
+# temperature is the setting, eval.sinkhorn_tau); the evaluation functions take ``sinkhorn_iterations``.
+DEFAULT_SINKHORN_ITERATIONS: int = 15
 
 
 def similarity_matrix(prepared: PreparedPair, rows: torch.Tensor, *, decoder: str,

@@ -83,7 +83,7 @@ class EvalSettings:
                                  "scoring with Sinkhorn (gaussea.runner.with_sinkhorn_tau_from_valid)")
             tau = DEFAULT_SINKHORN_TAU
         return cls(mode=mode, similarity=ev.similarity, csls_k=ev.csls_k, ks=tuple(ev.ks), chunk_size=ev.chunk_size,
-                   decoder=ev.decoder, sinkhorn_tau=tau, sinkhorn_iterations=ev.sinkhorn_iterations)
+                   decoder=ev.decoder, sinkhorn_tau=tau)
 
     def with_(self, **changes: Any) -> EvalSettings:
         """A copy with some fields changed (checked again)."""

@@ -123,7 +123,7 @@ class AlignmentModel(nn.Module, ABC):
         """The optimiser the model's method prescribes (None: the trainer's Adam at ``train.lr``).
 
         A model that returns one carries its own learning rate (an option of the model), documented there:
-        ``train.lr`` and ``train.optimiser`` then do not apply to it.
+        ``train.lr`` and the shared Adam then do not apply to it.
         """
         return None
 

@@ -1,9 +1,10 @@
 """The paper model's own settings (``gaussian`` and ``mmea``): ``model.options`` parsed into :class:`GaussianCSLParams`.
 
 They live here and not in the shared :class:`~gaussea.config.ModelConfig` because no other model reads them (the
-rule of :mod:`gaussea.models.options`). Every default is the paper's value where the paper gives one, else ours,
-marked so; each "ours" choice cites the measurement that kept it (the losing alternatives were removed; their
-records stay under ``bench/results``). Kept apart from the model's code so that reading a run's settings
+rule of :mod:`gaussea.models.options`); the numerical encoder's settings, which IMUSE reads too, are inherited from
+:class:`~gaussea.models.encoder_params.NumericEncoderParams`. Every default is the paper's value where the paper
+gives one, else ours, marked so; each "ours" choice cites the measurement that kept it (the losing alternatives were
+removed; their records stay under ``bench/results``). Kept apart from the model's code so that reading a run's settings
 (``gaussea explain``, ``report``) builds no model.
 
 Set with ``--set model.options.<name>=<value>`` or a preset's ``[model.options]`` table. A bad value is one line
@@ -17,18 +18,19 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from gaussea.config_fields import Allowed, above, at_least, check_fields, one_of, show
+from gaussea.models.encoder_params import OPTIONS_SECTION, NumericEncoderParams
 
 # The models that read these options: the paper's model and MMEA, the same code with its variances frozen.
 PAPER_MODEL_NAMES = ("gaussian", "mmea")
 MODAL_MEANS = ("free", "encoder")
 MODAL_VARIANCE_UPDATES = ("gradient", "closed_form")
 STAGE2_CSL_STEPS = ("match_rel", "batch")
-OPTIONS_SECTION = "model.options"
 
 
 @dataclass(frozen=True)
-class GaussianCSLParams:
-    """Constants and choices of the Gaussian common-space model (paper §3, DESIGN.md §1; docs/paper-model.md)."""
+class GaussianCSLParams(NumericEncoderParams):
+    """Constants and choices of the Gaussian common-space model (paper §3, DESIGN.md §1; docs/paper-model.md), and
+    its numerical encoder's (:class:`NumericEncoderParams`)."""
 
     var_init: float = 0.5  # paper §4.3: every variance starts at 0.5
     var_min: float = 0.5  # paper §4.3: C_min
@@ -76,6 +78,7 @@ class GaussianCSLParams:
     stage2_csl_steps: str = "match_rel"
 
     ALLOWED: ClassVar[Mapping[str, Allowed]] = {
+        **NumericEncoderParams.ALLOWED,
         "var_init": above(0), "var_min": above(0), "var_max": above(0), "image_var": above(0),
         "numeric_var": above(0), "margin": at_least(0), "modal_means": one_of(*MODAL_MEANS),
         "modal_variance_update": one_of(*MODAL_VARIANCE_UPDATES), "numeric_negatives": at_least(0),

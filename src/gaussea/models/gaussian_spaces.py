@@ -24,7 +24,7 @@ from gaussea.config import ModelConfig
 from gaussea.models.gaussian_params import GaussianCSLParams
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.modal_encoders import NUMERICAL, VISUAL, ModalEncoders
-from gaussea.models.tables import GaussianTable
+from gaussea.models.tables import MEAN_INIT_STD, GaussianTable
 
 Gaussians = tuple[torch.Tensor, torch.Tensor | None]
 
@@ -41,7 +41,7 @@ class GaussianSpaces:
         self.inputs = inputs
         n, use = inputs.num_entities, set(config.modalities)
 
-        def table(num: int, init_std: float = config.init_std) -> GaussianTable:
+        def table(num: int, init_std: float = MEAN_INIT_STD) -> GaussianTable:
             return GaussianTable(num, config.dim, init_std=init_std, var_init=params.var_init,
                                  var_min=params.var_min, var_max=params.var_max, generator=generator)
 
@@ -53,7 +53,7 @@ class GaussianSpaces:
         self.numerical = table(n) if "n" in use and len(inputs.num_entity) > 0 else None
         self.encoded_modal_means = params.modal_means == "encoder"
         self.unit_modal_means = params.unit_modal_means
-        self.encoders = ModalEncoders(inputs, config, visual=self.visual is not None,
+        self.encoders = ModalEncoders(inputs, config.dim, params, visual=self.visual is not None,
                                       numerical=self.numerical is not None, encoded_means=self.encoded_modal_means)
 
     def named_modules(self) -> list[tuple[str, torch.nn.Module]]:

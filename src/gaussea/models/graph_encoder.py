@@ -20,8 +20,8 @@ probe found the two complementary (``bench/results/encoder-probe/README.md``: va
 concatenation above either alone on the three benchmarks).
 
 **Optimiser**: RMSprop (Dual-AMN's; ``optimiser="adam"`` for Adam) at the model's own ``lr`` option; the
-trainer builds it through :meth:`make_optimiser`, so ``train.lr`` / ``train.optimiser`` do not apply to this
-model. Steps per epoch come from ``batch_pairs`` (:meth:`batch_size`), not ``train.batch_size`` (triples).
+trainer builds it through :meth:`make_optimiser`, so ``train.lr`` and the trainer's shared Adam do not apply to
+this model. Steps per epoch come from ``batch_pairs`` (:meth:`batch_size`), not ``train.batch_size`` (triples).
 
 Defaults are the probe's recommended configuration (``bench/probes/relational_encoder.py``, chosen on
 validation slices, test links unused). The probe's epochs, also chosen on validation (use them as

@@ -41,11 +41,12 @@ import torch
 
 from gaussea.config import ModelConfig
 from gaussea.embeddings import Embeddings
-from gaussea.modalities.numerical import NumericEncoder
 from gaussea.modalities.relational import margin_ranking
 from gaussea.models.base import AlignmentModel
+from gaussea.models.encoder_params import NumericEncoderParams
 from gaussea.models.inputs import AlignmentInputs, exchange_triples
 from gaussea.models.matching import combine_for_cosine, mutual_nearest
+from gaussea.models.modal_encoders import numeric_encoder
 from gaussea.models.options import resolve_params
 from gaussea.models.translational import TripleRanking, point_table, split_sides, unit
 from gaussea.models.truncated import TruncatedNegatives
@@ -53,7 +54,9 @@ from gaussea.samplers.negatives import random_same_graph
 
 
 @dataclass(frozen=True)
-class IMUSEParams:
+class IMUSEParams(NumericEncoderParams):
+    """IMUSE's options, and its numerical encoder's (:class:`NumericEncoderParams`, the paper model's encoder)."""
+
     margin: float = 1.0  # ours: TransE's margin, for the relation loss
     attr_margin: float = 0.5  # ours: distances of unit vectors lie in [0, 2]
     alpha: float = 0.5  # ours: weight of the relation similarity in the combined one (equal weights)
@@ -89,10 +92,7 @@ class IMUSE(TruncatedNegatives, AlignmentModel):
         has_attr = torch.zeros(n, dtype=torch.bool)
         if self.use_attr:
             self.attr_entity = point_table(n, config, generator)
-            self.encoder = NumericEncoder(
-                inputs.num_attributes, config.dim, channels=config.cnn_channels, rbf_width=config.rbf_width,
-                how=config.numeric_norm, attribute=inputs.num_attribute, value=inputs.num_value,
-                init_std=config.init_std)
+            self.encoder = numeric_encoder(inputs, config.dim, p)
             pairs = inputs.train_pairs if config.exchange else inputs.train_pairs[:0]
             fact_entity, fact_row = exchange_facts(inputs.num_entity, pairs, n)
             self.register_buffer("fact_entity", fact_entity, persistent=False)

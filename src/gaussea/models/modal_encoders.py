@@ -13,14 +13,22 @@ from __future__ import annotations
 
 import torch
 
-from gaussea.config import ModelConfig
 from gaussea.modalities.numerical import NumericEncoder
 from gaussea.modalities.visual import ImageEncoder
+from gaussea.models.encoder_params import NumericEncoderParams
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.owners import RowsByOwner
+from gaussea.models.tables import MEAN_INIT_STD
 
 VISUAL, NUMERICAL = "vis", "num"
 MODAL_SPACES = (VISUAL, NUMERICAL)
+
+
+def numeric_encoder(inputs: AlignmentInputs, dim: int, params: NumericEncoderParams) -> NumericEncoder:
+    """The numerical encoder of a model's inputs, with that model's encoder settings (the paper model's, IMUSE's)."""
+    return NumericEncoder(inputs.num_attributes, dim, channels=params.cnn_channels, rbf_width=params.rbf_width,
+                          how=params.numeric_norm, attribute=inputs.num_attribute, value=inputs.num_value,
+                          init_std=MEAN_INIT_STD)
 
 
 class ModalEncoders:
@@ -31,9 +39,9 @@ class ModalEncoders:
     state dicts and checkpoints written so far (``image_encoder.*``, ``numeric_encoder.*``).
     """
 
-    def __init__(self, inputs: AlignmentInputs, config: ModelConfig, *, visual: bool, numerical: bool,
-                 encoded_means: bool) -> None:
-        d, n = config.dim, inputs.num_entities
+    def __init__(self, inputs: AlignmentInputs, dim: int, params: NumericEncoderParams, *, visual: bool,
+                 numerical: bool, encoded_means: bool) -> None:
+        d, n = dim, inputs.num_entities
         self.image: ImageEncoder | None = None
         self.numeric: NumericEncoder | None = None
         self.image_rows: RowsByOwner | None = None
@@ -44,10 +52,7 @@ class ModalEncoders:
                                       features=inputs.image_features)
             self.image_rows = RowsByOwner(inputs.image_owner, n) if encoded_means else None
         if numerical:
-            self.numeric = NumericEncoder(
-                inputs.num_attributes, d, channels=config.cnn_channels, rbf_width=config.rbf_width,
-                how=config.numeric_norm, attribute=inputs.num_attribute, value=inputs.num_value,
-                init_std=config.init_std)
+            self.numeric = numeric_encoder(inputs, d, params)
             self.numeric_rows = RowsByOwner(inputs.num_entity, n) if encoded_means else None
 
     def named_modules(self, space: str) -> list[tuple[str, torch.nn.Module]]:

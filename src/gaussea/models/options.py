@@ -1,10 +1,12 @@
 """Per-baseline hyper-parameters: one small frozen dataclass per model, defaults from its paper or OpenEA.
 
-:class:`gaussea.config.ModelConfig` holds the knobs every model shares (``dim``, ``negatives``, ``init_std``,
-``exchange``, ``modalities``). What only one baseline has (GCN-Align's channel weight, SEA's degree split,
+:class:`gaussea.config.ModelConfig` holds the knobs every model shares (``dim``, ``negatives``, ``exchange``,
+``modalities``, the negative sampling). What only one baseline has (GCN-Align's channel weight, SEA's degree split,
 IPTransE's bootstrapping schedule, ...) lives in that baseline's own dataclass, so ``ModelConfig`` does not grow
-a field per method. Defaults are the published (or OpenEA) values where those exist and are marked "ours"
-otherwise; no value was tuned on any benchmark (same, zero, tuning effort for every baseline).
+a field per method; what a few models share lives in a params dataclass theirs extend (the numerical encoder's:
+:class:`~gaussea.models.encoder_params.NumericEncoderParams`). Defaults are the published (or OpenEA) values where
+those exist and are marked "ours" otherwise; no value was tuned on any benchmark (same, zero, tuning effort for
+every baseline).
 
 Overrides come from ``ModelConfig.options``, a flat ``{"field": value}`` mapping for the one model a run trains.
 Unknown keys are an error, not silently ignored, with one exception: the paper model's options

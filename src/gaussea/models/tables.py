@@ -14,6 +14,11 @@ from torch import nn
 
 from gaussea.gaussian import clamp_variance_
 
+# Ours (the paper does not say): the std of the normal initialisation of the mean tables (and of the numerical
+# encoder's attribute embeddings). A constant rather than a setting: no preset, test or measurement varied it; the
+# paper model's common space starts elsewhere by its own option (model.options.common_init_std).
+MEAN_INIT_STD = 0.1
+
 
 class GaussianTable(nn.Module):
     def __init__(

@@ -24,7 +24,7 @@ from torch import nn
 from gaussea.config import ModelConfig
 from gaussea.modalities.relational import margin_ranking
 from gaussea.models.inputs import AlignmentInputs
-from gaussea.models.tables import GaussianTable
+from gaussea.models.tables import MEAN_INIT_STD, GaussianTable
 from gaussea.samplers.negatives import NegativeSampler
 from gaussea.samplers.neighbours import NeighbourLists
 
@@ -39,8 +39,8 @@ def unit(x: torch.Tensor) -> torch.Tensor:
 
 def point_table(num: int, config: ModelConfig, generator: torch.Generator, dim: int | None = None
                 ) -> GaussianTable:
-    """A table of point embeddings (no variances), normal-initialised with ``config.init_std``."""
-    return GaussianTable(num, dim or config.dim, init_std=config.init_std, with_variance=False,
+    """A table of point embeddings (no variances), normal-initialised with std :data:`MEAN_INIT_STD`."""
+    return GaussianTable(num, dim or config.dim, init_std=MEAN_INIT_STD, with_variance=False,
                          generator=generator)
 
 
