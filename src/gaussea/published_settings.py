@@ -22,10 +22,11 @@ from typing import Any
 HYPER_MODES = ("preset", "published")
 
 # OpenEA's 15K settings shared by its TransE-family approaches (run/args/*_args_15K.json): dimension 100, batch
-# 5000 triples, one uniform negative per positive, L2 distance, unit entity vectors, lr 0.01. Uniform even where
+# 5000 triples, one uniform negative per positive, unit entity vectors, lr 0.01, and its "L2" loss, which scores a
+# triple by the squared distance (openea/modules/base/losses.py; gaussea.models.triple_params). Uniform even where
 # the dataset preset draws truncated negatives for our model (D-Y-15K-V1): OpenEA truncates only for BootEA.
 _OPENEA_15K = {"model.dim": 100, "train.batch_size": 5000, "train.lr": 0.01, "model.negatives": 1,
-               "model.negative_sampling": "uniform"}
+               "model.negative_sampling": "uniform", "model.options.squared_distance": True}
 
 
 @dataclass(frozen=True)

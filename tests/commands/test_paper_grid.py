@@ -64,7 +64,8 @@ def test_published_hyper_parameters_reach_each_baseline_and_only_it() -> None:
     sea = run_config(RunSpec("synthetic", "sea", 0.2, 0), published, None, [], None)
     assert (sea.train.batch_size, sea.model.negatives, sea.model.options["margin"]) == (5000, 1, 1.5)
     mtranse = run_config(RunSpec("synthetic", "mtranse", 0.2, 0), published, None, [], None)
-    assert mtranse.model.options == {"align_weight": 5.0} and mtranse.train.batch_size == 5000
+    assert mtranse.model.options == {"squared_distance": True, "align_weight": 5.0}
+    assert mtranse.train.batch_size == 5000
     dy = run_config(RunSpec("d_y_15k_v1", "transe", 0.2, 0), published, None, [], None)
     assert (dy.model.negative_sampling, dy.model.negatives) == ("uniform", 1)  # the preset's truncated 25 is ours
     plain = run_config(RunSpec("synthetic", "sea", 0.2, 0), preset, None, [], None)
@@ -82,6 +83,7 @@ def test_the_table_footer_names_each_baselines_published_values() -> None:
     from gaussea.published_settings import describe_published
 
     text = describe_published(["propagation", "sea", "mtranse"])
-    assert "sea: dim 100, batch_size 5000, lr 0.01, negatives 1, negative_sampling uniform, margin 1.5" in text
+    assert ("sea: dim 100, batch_size 5000, lr 0.01, negatives 1, negative_sampling uniform, squared_distance True, "
+            "margin 1.5") in text
     assert "align_weight 5.0" in text and "propagation" not in text
     assert describe_published(["gaussian_fusion"]) == ""

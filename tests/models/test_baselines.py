@@ -85,6 +85,24 @@ def test_options_override_defaults_and_reject_unknown_keys() -> None:
         resolve_params(TransEParams(), cfg)
 
 
+def test_squared_distance_is_openeas_l2_score_for_every_translational_baseline() -> None:
+    """OpenEA's "L2" margin loss scores sum((h + r - t)^2); its margin 1.5 is meant for that score. The option
+    reaches the triple ranking of each of the five translational baselines, and the score matches float64."""
+    from gaussea.models.translational import TripleRanking, transe_distance
+
+    g = torch.Generator().manual_seed(0)
+    h, r, t = (torch.randn(9, 6, generator=g, dtype=torch.float64) for _ in range(3))
+    assert torch.allclose(transe_distance(h, r, t, 2, squared=True), ((h + r - t) ** 2).sum(-1))
+    assert torch.allclose(transe_distance(h, r, t, 2), ((h + r - t) ** 2).sum(-1).sqrt())
+    assert torch.allclose(transe_distance(h, r, t, 1, squared=True), (h + r - t).abs().sum(-1) ** 2)
+    inputs = tiny_inputs()
+    for model in ("transe", "mtranse", "iptranse", "sea", "imuse"):
+        cfg = ModelConfig(dim=8, modalities=["r", "n"], options={"squared_distance": True, "margin": 1.5})
+        built = build_model(model, inputs, cfg, torch.Generator().manual_seed(0))
+        rankings = [m for m in built.modules() if isinstance(m, TripleRanking)]
+        assert rankings and all(m.score.squared_distance and m.score.margin == 1.5 for m in rankings), model
+
+
 def test_mutual_nearest_matches_brute_force() -> None:
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(37, 5, generator=g), torch.randn(23, 5, generator=g)

@@ -49,18 +49,18 @@ from gaussea.models.matching import combine_for_cosine, mutual_nearest
 from gaussea.models.modal_encoders import numeric_encoder
 from gaussea.models.options import resolve_params
 from gaussea.models.translational import TripleRanking, point_table, split_sides, unit
+from gaussea.models.triple_params import TripleScoreParams
 from gaussea.models.truncated import TruncatedNegatives
 from gaussea.samplers.negatives import random_same_graph
 
 
 @dataclass(frozen=True)
-class IMUSEParams(NumericEncoderParams):
-    """IMUSE's options, and its numerical encoder's (:class:`NumericEncoderParams`, the paper model's encoder)."""
+class IMUSEParams(NumericEncoderParams, TripleScoreParams):
+    """IMUSE's options, its numerical encoder's (:class:`NumericEncoderParams`, the paper model's encoder) and its
+    relation loss's triple score (:class:`TripleScoreParams`; margin ours, TransE's 1.0)."""
 
-    margin: float = 1.0  # ours: TransE's margin, for the relation loss
     attr_margin: float = 0.5  # ours: distances of unit vectors lie in [0, 2]
     alpha: float = 0.5  # ours: weight of the relation similarity in the combined one (equal weights)
-    norm: int = 2
 
 
 def exchange_facts(entity: torch.Tensor, pairs: torch.Tensor, num_entities: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,7 +87,7 @@ class IMUSE(TruncatedNegatives, AlignmentModel):
         self.relation = point_table(inputs.num_relations, config, generator)
         positives = (exchange_triples(inputs.triples, inputs.train_pairs, n) if config.exchange
                      else inputs.triples)
-        self.triples = TripleRanking(positives, inputs, negatives=config.negatives, margin=p.margin, norm=p.norm)
+        self.triples = TripleRanking(positives, inputs, negatives=config.negatives, score=p)
         self.use_attr = "n" in config.modalities and len(inputs.num_entity) > 0
         has_attr = torch.zeros(n, dtype=torch.bool)
         if self.use_attr:

@@ -42,15 +42,15 @@ from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.matching import mutual_nearest
 from gaussea.models.options import resolve_params
 from gaussea.models.translational import TripleRanking, distance, point_table, split_sides, unit
+from gaussea.models.triple_params import TripleScoreParams
 from gaussea.models.truncated import TruncatedNegatives
 
 PATH_BLOCK = 1 << 22  # candidate 2-hop paths materialised per block when enumerating them
 
 
 @dataclass(frozen=True)
-class IPTransEParams:
-    margin: float = 1.0  # ours: TransE's margin
-    norm: int = 2
+class IPTransEParams(TripleScoreParams):
+    # margin: ours, TransE's 1.0
     path_min_weight: float = 0.01  # OpenEA: paths with |tails(h,r1)| * |tails(m,r2)| > 100 are dropped
     max_paths_per_triple: float = 1.0  # ours: cap on the path count, relative to the number of triples
     bootstrap_start: int = 5  # ours: first epoch that expands the seeds (at its start)
@@ -120,8 +120,7 @@ class IPTransE(TruncatedNegatives, AlignmentModel):
         canon = torch.arange(n)
         canon[inputs.train_pairs[:, 1]] = inputs.train_pairs[:, 0]
         self.register_buffer("canon", canon, persistent=False)
-        self.triples = TripleRanking(inputs.triples, inputs, negatives=config.negatives, margin=p.margin,
-                                     norm=p.norm)
+        self.triples = TripleRanking(inputs.triples, inputs, negatives=config.negatives, score=p)
         self.negatives = config.negatives
         self._init_paths(generator)
         seeded = torch.zeros(n, dtype=torch.bool)
@@ -170,8 +169,9 @@ class IPTransE(TruncatedNegatives, AlignmentModel):
         r1, r2, r = self.paths[idx].unbind(1)
         neg = self._random_relation_like(r.unsqueeze(1).expand(-1, self.negatives).reshape(-1), generator)
         composed = self.rel(r1) + self.rel(r2)
-        d_pos = distance(composed - self.rel(r), self.params.norm)
-        d_neg = distance(composed.repeat_interleave(self.negatives, 0) - self.rel(neg), self.params.norm)
+        d_pos = distance(composed - self.rel(r), self.params.norm, self.params.squared_distance)
+        d_neg = distance(composed.repeat_interleave(self.negatives, 0) - self.rel(neg), self.params.norm,
+                         self.params.squared_distance)
         d_neg = d_neg.reshape(-1, self.negatives)
         weight = self.path_weight[idx].unsqueeze(1) * (neg.reshape(-1, self.negatives) != r.unsqueeze(1))
         hinge = torch.relu(self.params.margin + d_pos.unsqueeze(1) - d_neg) * weight
@@ -214,8 +214,8 @@ class IPTransE(TruncatedNegatives, AlignmentModel):
         weights = torch.cat([weight_of[h[swap[h] != h]], weight_of[t[swap[t] != t]]])
         soft = torch.cat([heads, tails])
         known = torch.unique(torch.cat([self.inputs.triples, soft]), dim=0)
-        return TripleRanking(soft, self.inputs, negatives=self.negatives, margin=self.params.margin,
-                             norm=self.params.norm, known=known, weights=weights)
+        return TripleRanking(soft, self.inputs, negatives=self.negatives, score=self.params, known=known,
+                             weights=weights)
 
     def expands_before(self, epoch: int) -> bool:
         """Whether the soft pairs are recomputed at the start of 1-based ``epoch`` (a function of the epoch alone,

@@ -30,14 +30,14 @@ from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.options import resolve_params
 from gaussea.models.translational import LinearMap, TripleRanking, point_table, split_sides, unit
+from gaussea.models.triple_params import TripleScoreParams
 from gaussea.models.truncated import TruncatedNegatives
 from gaussea.schedules import RelationallyPaced
 
 
 @dataclass(frozen=True)
-class MTransEParams:
-    margin: float = 1.0  # ours: TransE's margin (the paper's loss has none, see the module docstring)
-    norm: int = 2
+class MTransEParams(TripleScoreParams):
+    # margin: ours, TransE's 1.0 (the paper's loss has none, see the module docstring)
     align_weight: float = 1.0  # ours: the paper's alpha, weight of the mapping loss
 
 
@@ -50,8 +50,7 @@ class MTransE(TruncatedNegatives, RelationallyPaced, AlignmentModel):
         self.entity = point_table(inputs.num_entities, config, generator)
         self.relation = point_table(inputs.num_relations, config, generator)
         self.mapping = LinearMap(config.dim, generator)
-        self.triples = TripleRanking(inputs.triples, inputs, negatives=config.negatives,
-                                     margin=self.params.margin, norm=self.params.norm)
+        self.triples = TripleRanking(inputs.triples, inputs, negatives=config.negatives, score=self.params)
         self.init_truncated_negatives(config, inputs)
 
     def ent(self, idx: torch.Tensor) -> torch.Tensor:

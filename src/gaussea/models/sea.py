@@ -37,14 +37,14 @@ from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.options import resolve_params
 from gaussea.models.translational import LinearMap, TripleRanking, point_table, split_sides, unit
+from gaussea.models.triple_params import TripleScoreParams
 from gaussea.models.truncated import TruncatedNegatives
 from gaussea.schedules import RelationallyPaced
 
 
 @dataclass(frozen=True)
-class SEAParams:
+class SEAParams(TripleScoreParams):
     margin: float = 0.5  # the authors' m1
-    norm: int = 2
     high_share: float = 0.5  # ours: share of each graph's entities (by degree) labelled "high degree"
     disc_hidden: int = 500  # the authors' discriminator width
     cycle_weight: float = 0.1  # the authors' code: 0.1 on the cycle term over unlabelled entities
@@ -102,8 +102,7 @@ class SEA(TruncatedNegatives, RelationallyPaced, AlignmentModel):
         self.map21 = LinearMap(config.dim, generator)
         self.discriminators = nn.ModuleList([DegreeDiscriminator(config.dim, self.params.disc_hidden)
                                              for _ in range(2)])
-        self.triples = TripleRanking(inputs.triples, inputs, negatives=config.negatives,
-                                     margin=self.params.margin, norm=self.params.norm)
+        self.triples = TripleRanking(inputs.triples, inputs, negatives=config.negatives, score=self.params)
         seeded = torch.zeros(n, dtype=torch.bool)
         seeded[inputs.train_pairs.reshape(-1)] = True
         self.register_buffer("unaligned", torch.nonzero(~seeded).squeeze(1), persistent=False)

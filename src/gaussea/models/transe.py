@@ -23,13 +23,13 @@ from gaussea.models.base import AlignmentModel
 from gaussea.models.inputs import AlignmentInputs, exchange_triples
 from gaussea.models.options import resolve_params
 from gaussea.models.translational import TripleRanking, point_table, split_sides, unit
+from gaussea.models.triple_params import TripleScoreParams
 from gaussea.models.truncated import TruncatedNegatives
 
 
 @dataclass(frozen=True)
-class TransEParams:
-    margin: float = 1.0  # Bordes et al. 2013
-    norm: int = 2  # L2 distance (the brief's choice; TransE allows L1 or L2)
+class TransEParams(TripleScoreParams):
+    """TransE's options: the triple score alone (margin 1.0 and the L2 distance of Bordes et al. 2013)."""
 
 
 class TransE(TruncatedNegatives, AlignmentModel):
@@ -42,8 +42,7 @@ class TransE(TruncatedNegatives, AlignmentModel):
         self.relation = point_table(inputs.num_relations, config, generator)
         positives = (exchange_triples(inputs.triples, inputs.train_pairs, inputs.num_entities) if config.exchange
                      else inputs.triples)
-        self.triples = TripleRanking(positives, inputs, negatives=config.negatives, margin=self.params.margin,
-                                     norm=self.params.norm)
+        self.triples = TripleRanking(positives, inputs, negatives=config.negatives, score=self.params)
         self.init_truncated_negatives(config, inputs)
 
     def ent(self, idx: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,7 @@ from gaussea.config import ModelConfig
 from gaussea.modalities.relational import margin_ranking
 from gaussea.models.inputs import AlignmentInputs
 from gaussea.models.tables import MEAN_INIT_STD, GaussianTable
+from gaussea.models.triple_params import TripleScoreParams
 from gaussea.samplers.negatives import NegativeSampler
 from gaussea.samplers.neighbours import NeighbourLists
 
@@ -44,18 +45,20 @@ def point_table(num: int, config: ModelConfig, generator: torch.Generator, dim: 
                          generator=generator)
 
 
-def distance(x: torch.Tensor, norm: int) -> torch.Tensor:
-    """L1 or L2 norm of ``x`` over its last dimension."""
+def distance(x: torch.Tensor, norm: int, squared: bool = False) -> torch.Tensor:
+    """L1 or L2 norm of ``x`` over its last dimension, or its square (OpenEA's "L2" score:
+    :class:`~gaussea.models.triple_params.TripleScoreParams`)."""
     if norm == 1:
-        return x.abs().sum(-1)
+        return x.abs().sum(-1).square() if squared else x.abs().sum(-1)
     if norm == 2:
-        return x.norm(dim=-1)
+        return x.square().sum(-1) if squared else x.norm(dim=-1)
     raise ValueError(f"norm must be 1 or 2, got {norm}")
 
 
-def transe_distance(head: torch.Tensor, rel: torch.Tensor, tail: torch.Tensor, norm: int = 2) -> torch.Tensor:
-    """``||h + r - t||_p``: low for a plausible triple (Bordes et al. 2013)."""
-    return distance(head + rel - tail, norm)
+def transe_distance(head: torch.Tensor, rel: torch.Tensor, tail: torch.Tensor, norm: int = 2,
+                    squared: bool = False) -> torch.Tensor:
+    """``||h + r - t||_p`` (or its square): low for a plausible triple (Bordes et al. 2013)."""
+    return distance(head + rel - tail, norm, squared)
 
 
 class TripleRanking(nn.Module):
@@ -66,13 +69,12 @@ class TripleRanking(nn.Module):
     non-persistent buffers) so that ``model.to(device)`` moves the triples with the model.
     """
 
-    def __init__(self, positives: torch.Tensor, inputs: AlignmentInputs, *, negatives: int, margin: float,
-                 norm: int = 2, known: torch.Tensor | None = None, weights: torch.Tensor | None = None) -> None:
+    def __init__(self, positives: torch.Tensor, inputs: AlignmentInputs, *, negatives: int, score: TripleScoreParams,
+                 known: torch.Tensor | None = None, weights: torch.Tensor | None = None) -> None:
         super().__init__()
         self.register_buffer("positives", positives, persistent=False)
         self.negatives = negatives
-        self.margin = margin
-        self.norm = norm
+        self.score = score
         self.register_buffer("weights", weights, persistent=False)
         self.sampler = NegativeSampler(positives if known is None else known, inputs.side_of_entity,
                                        inputs.num_left, inputs.num_relations)
@@ -84,7 +86,7 @@ class TripleRanking(nn.Module):
         """``||h + r - t||`` of ``(n, 3)`` triples; heads and tails are looked up in one gather."""
         h, r, t = triples.unbind(-1)
         head, tail = entity(torch.cat([h, t])).split(len(h))
-        return transe_distance(head, relation(r), tail, self.norm)
+        return transe_distance(head, relation(r), tail, self.score.norm, self.score.squared_distance)
 
     def loss(self, idx: torch.Tensor, generator: torch.Generator, entity: Lookup, relation: Lookup,
              neighbours: NeighbourLists | None = None) -> torch.Tensor:
@@ -98,7 +100,7 @@ class TripleRanking(nn.Module):
         f_pos, f_neg = -d[: len(pos)], -d[len(pos):].reshape(neg.shape[:2])
         if self.weights is not None:
             mask = mask * self.weights[idx].unsqueeze(1)
-        return margin_ranking(f_pos, f_neg, self.margin, mask)
+        return margin_ranking(f_pos, f_neg, self.score.margin, mask)
 
 
 class PairRanking(nn.Module):
