@@ -61,19 +61,19 @@ def test_published_hyper_parameters_reach_each_baseline_and_only_it() -> None:
     on top of the preset; models without published values keep the preset, and --set still wins."""
     published = Budget(30, None, stage_shares(["synthetic"]), hyper="published")
     preset = Budget(30, None, stage_shares(["synthetic"]))
-    sea = run_config(RunSpec("synthetic", "sea", 0.2, 0), published, None, [], None)
-    assert (sea.train.batch_size, sea.model.negatives, sea.model.options["margin"]) == (5000, 1, 1.5)
+    imuse = run_config(RunSpec("synthetic", "imuse", 0.2, 0), published, None, [], None)
+    assert (imuse.train.batch_size, imuse.model.negatives, imuse.model.options["margin"]) == (5000, 1, 1.5)
     mtranse = run_config(RunSpec("synthetic", "mtranse", 0.2, 0), published, None, [], None)
     assert mtranse.model.options == {"squared_distance": True, "align_weight": 5.0}
     assert mtranse.train.batch_size == 5000
     dy = run_config(RunSpec("d_y_15k_v1", "transe", 0.2, 0), published, None, [], None)
     assert (dy.model.negative_sampling, dy.model.negatives) == ("uniform", 1)  # the preset's truncated 25 is ours
-    plain = run_config(RunSpec("synthetic", "sea", 0.2, 0), preset, None, [], None)
+    plain = run_config(RunSpec("synthetic", "imuse", 0.2, 0), preset, None, [], None)
     assert (plain.train.batch_size, plain.model.negatives, plain.model.options) != (5000, 1, {"margin": 1.5})
-    for model in ("gaussian", "gaussian_fusion", "propagation", "gcn_align"):
+    for model in ("gaussian", "gaussian_fusion", "propagation", "gcn_align", "sea"):
         spec = RunSpec("synthetic", model, 0.2, 0)
         assert run_config(spec, published, None, [], None) == run_config(spec, preset, None, [], None)
-    overridden = run_config(RunSpec("synthetic", "sea", 0.2, 0), published, None, ["model.negatives=3"], None)
+    overridden = run_config(RunSpec("synthetic", "imuse", 0.2, 0), published, None, ["model.negatives=3"], None)
     assert overridden.model.negatives == 3
     assert published.as_dict()["hyper"] == "published" and "hyper" not in preset.as_dict()
     assert "published hyper-parameters" in published.describe()
@@ -82,8 +82,8 @@ def test_published_hyper_parameters_reach_each_baseline_and_only_it() -> None:
 def test_the_table_footer_names_each_baselines_published_values() -> None:
     from gaussea.published_settings import describe_published
 
-    text = describe_published(["propagation", "sea", "mtranse"])
-    assert ("sea: dim 100, batch_size 5000, lr 0.01, negatives 1, negative_sampling uniform, squared_distance True, "
+    text = describe_published(["propagation", "imuse", "mtranse", "sea"])
+    assert ("imuse: dim 100, batch_size 5000, lr 0.01, negatives 1, negative_sampling uniform, squared_distance True, "
             "margin 1.5") in text
-    assert "align_weight 5.0" in text and "propagation" not in text
+    assert "align_weight 5.0" in text and "propagation" not in text and "sea:" not in text
     assert describe_published(["gaussian_fusion"]) == ""
