@@ -4,7 +4,7 @@
 (``bench/results/tables-valid/table1.md``); BENCHMARKS.md shows one line per model and dataset: the splits finished,
 test H@1 and MRR with CSLS, test H@1 with Sinkhorn on the same embeddings, the scored epoch and training seconds,
 and the paper's H@1 where it has one. Candidates: the summary's mode (test x test for the tables). Iterative rows
-are marked and printed last, apart.
+go to a table of their own.
 
     python bench/summarise_tables.py bench/results/tables-valid/table1.json [more summaries ...]
 """
@@ -38,15 +38,17 @@ def _label(entry: dict) -> str:
     return name + (" †" if entry.get("iterative") else "")
 
 
-def rows(summary: dict) -> list[str]:
-    """One Markdown row per (dataset, model, variant) with at least one finished split."""
+def rows(summary: dict, iterative: bool) -> list[str]:
+    """One Markdown row per (dataset, model, variant) with at least one finished split, iterative models or not."""
     mode = summary["mode"]
     by_key: dict[tuple, dict[str, dict]] = {}
     for e in summary["entries"]:
         if e["splits"] and e["modes"].get(mode):
             by_key.setdefault((e["dataset"], e["model"], e["variant"], bool(e.get("iterative"))), {})[e["decoder"]] = e
     out = []
-    for (dataset, model, variant, _), blocks in sorted(by_key.items(), key=lambda kv: kv[0][3]):
+    for (dataset, model, variant, bootstraps), blocks in by_key.items():
+        if bootstraps != iterative:
+            continue
         csls, sinkhorn = blocks.get("csls"), blocks.get("sinkhorn")
         first = csls or sinkhorn
         assert first is not None
@@ -66,9 +68,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("summaries", nargs="+", type=Path, help="JSON summaries written by gaussea reproduce")
     args = parser.parse_args()
+    summaries = [json.loads(path.read_text()) for path in args.summaries]
     print(HEADER)
-    for path in args.summaries:
-        print("\n".join(rows(json.loads(path.read_text()))))
+    print("\n".join(row for summary in summaries for row in rows(summary, iterative=False)))
+    iterative = [row for summary in summaries for row in rows(summary, iterative=True)]
+    if iterative:  # never in one table with the non-iterative rows
+        print("\nIterative († bootstraps training pairs from its own predictions):\n")
+        print(HEADER)
+        print("\n".join(iterative))
 
 
 if __name__ == "__main__":
