@@ -7,7 +7,8 @@ margin (:class:`gaussea.models.translational.TripleRanking`); their params datac
 ``squared_distance`` exists because OpenEA's "L2" loss (``loss_norm = "L2"``, its ``margin_loss``) scores a
 triple by the *squared* distance ``sum((h + r - t)^2)``: the margin 1.5 of its 15K settings is meant for that
 score, whose range on unit entity vectors is about four times the distance's. Its margin on the plain distance
-leaves the hinge active on almost every pair (measured on FB15K*-DB15K: TransE 0.7 % test H@1, SEA 1.1 %).
+leaves the hinge active on almost every pair (FB15K*-DB15K split 0: TransE 0.7 % test H@1, SEA 1.1 %;
+bench/results/tables-valid-hyper/README.md).
 
 Kept free of torch so that reading a run's settings builds no model.
 """
