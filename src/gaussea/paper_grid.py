@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gaussea.published_settings import HYPER_MODES, published_assignments
+
 TABLE1_MODELS = ("mtranse", "iptranse", "transe", "sea", "gcn_align", "imuse", "propagation", "mmea", "gaussian",
                  "gaussian_fusion")
 TABLE2_MODELS = ("mmea", "gaussian", "gaussian_fusion")
@@ -106,8 +108,6 @@ class Budget:
     hyper: str = "preset"  # "published": each baseline's published values on top (gaussea.published_settings)
 
     def __post_init__(self) -> None:
-        from gaussea.published_settings import HYPER_MODES
-
         if self.mode not in BUDGET_MODES:
             raise ValueError(f"--budget must be one of {BUDGET_MODES}, got {self.mode!r}")
         if self.hyper not in HYPER_MODES:
@@ -204,7 +204,6 @@ def run_config(spec: RunSpec, budget: Budget, data_dir: str | None, overrides: S
     """The resolved RunConfig of one run: preset, then the grid cell, the budget and ``--set`` overrides."""
     from gaussea.cli import apply_overrides
     from gaussea.config import RunConfig
-    from gaussea.published_settings import published_assignments
 
     base = base_config(spec.dataset, preset)
     base["data"].update(dataset=spec.dataset, data_dir=data_dir, ratio=spec.ratio, split=spec.split)

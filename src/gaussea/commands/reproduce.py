@@ -31,6 +31,7 @@ from gaussea.paper_grid import (
     DEFAULT_VALID_RATIO,
     TARGETS,
 )
+from gaussea.published_settings import HYPER_MODES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -54,7 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    "improvement before stopping")
     p.add_argument("--valid-ratio", type=float, help=f"share of all links carved out for validation (default "
                    f"{DEFAULT_VALID_RATIO} under --budget valid, else the preset's)")
-    p.add_argument("--hyper", choices=["preset", "published"], help="published: each baseline's published "
+    p.add_argument("--hyper", choices=HYPER_MODES, help="published: each baseline's published "
                    "hyper-parameters on top of the dataset preset (gaussea/published_settings.py); default: published "
                    "under --budget valid (at strength), else preset")
     p.add_argument("--max-seconds", type=float, help="wall-clock training cap per run, the same for every model")
