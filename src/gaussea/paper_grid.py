@@ -16,7 +16,8 @@ without one, or ``--preset`` for every dataset), then the cell (dataset, model, 
   validation score rises, and test links are read only once training is over.
 
 Two-stage models split the epochs in their dataset preset's proportion (30 + 10 on FB15K*-DB15K, 40 + 20 in the
-paper); under early stopping a two-stage model may stop in stage 1, which the table counts. Training-free models
+paper); under early stopping, patience running out in stage 1 ends stage 1 early and stage 2 starts
+(:mod:`gaussea.training.early_stopping`), and the table counts the runs scored on stage-1 weights. Training-free models
 (:data:`TRAINING_FREE`) get no epochs at all. A dataset whose preset names a shipped split (D-Y-15K-V1) has that
 one split only: random split indices would all name the same split.
 """

@@ -189,7 +189,7 @@ def _compare(a: dict, b: dict, mode: str) -> str:
 
 
 def count_note(entries: Sequence[dict]) -> list[str]:
-    """Budget facts the table's reader needs: runs stopped by the cap, two-stage runs stopped in stage 1."""
+    """Budget facts the table's reader needs: runs stopped by the cap, two-stage runs scored on stage-1 weights."""
     seen = {(e["dataset"], e["model"], e["ratio"]): e for e in entries if e["variant"] == "model"}
     capped = sum(e.get("budget_exhausted_runs", 0) for e in seen.values())
     stage1 = [f"{display(e)} on {e['dataset']} ({e['stage1_stops']})" for e in seen.values() if e.get("stage1_stops")]
@@ -197,6 +197,6 @@ def count_note(entries: Sequence[dict]) -> list[str]:
     if capped:
         out.append(f"The wall-clock cap stopped {capped} run(s) before their last epoch.")
     if stage1:
-        out.append("Early stopping ended some two-stage runs in stage 1, before their variances were freed: "
-                   + ", ".join(stage1) + ".")
+        out.append("Some two-stage runs were scored on stage-1 weights, their variances never freed (stage 2 never "
+                   "beat stage 1 on validation, or never ran): " + ", ".join(stage1) + ".")
     return out

@@ -85,11 +85,17 @@ def two_stage(model: str) -> bool:
     return getattr(model_builders().get(model), "num_stages", 1) == 2
 
 
+def stage1_end(metrics: dict, config: dict) -> int:
+    """The last stage-1 epoch of a two-stage run: where early stopping ended stage 1, else the configured one."""
+    ended = metrics.get("stage1_ended_early")
+    return int(ended) if ended is not None else int(config["train"]["stage1_epochs"])
+
+
 def _budget_fields(model: str, records: list[tuple[int, dict, dict, dict | None]]) -> dict[str, Any]:
     epochs = [weights_epoch(m) for _, m, _, _ in records]
     stage1_stops = sum(1 for (_, m, c, _), e in zip(records, epochs, strict=True)
                        if two_stage(model) and e is not None and c.get("train", {}).get("stage2_epochs")
-                       and m.get("stopped_early") and e <= c["train"]["stage1_epochs"])
+                       and e <= stage1_end(m, c))
     return {"train_seconds": stats([float(m.get("train_seconds", 0.0)) for _, m, _, _ in records]),
             "epochs_completed": [m.get("epochs_completed") for _, m, _, _ in records],
             "weights_epochs": epochs, "stopped_early_runs": sum(bool(m.get("stopped_early")) for _, m, _, _ in records),

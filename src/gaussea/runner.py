@@ -439,6 +439,7 @@ def _run_metrics(cfg: RunConfig, pair: KGPair, split: Split, model: AlignmentMod
         **({"sinkhorn_tau_chosen_on_valid": tau_choice} if tau_choice else {}),
         "epochs_completed": state.epoch,
         "stopped_early": state.stopped_early,
+        "stage1_ended_early": state.stage1_ended,
         "budget_exhausted": state.budget_exhausted,
         "best_valid_epoch": state.best_epoch,
         "scored_epoch": state.scored_epoch,

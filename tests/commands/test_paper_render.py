@@ -88,3 +88,16 @@ def test_table_footer_says_when_ours_was_tuned_on_the_dataset() -> None:
     text = shared_settings(tuned)
     assert "fb15k-db15k preset" in text and "chosen among 5 variants" in text and "ours included" not in text
     assert "fb15k-db15k: dim 100" in text and "batch 5000" in text and "fb15k-yago15k: dim 100" in text
+
+
+def test_runs_scored_on_stage_1_weights_are_counted_wherever_stage_1_ended() -> None:
+    """Stage 1 of 200 epochs: ended early at 125 and scored at 110 (counted), scored in stage 2 at 140 after an
+    early end (not counted), scored at 180 without an early end (counted: stage 2 never beat it)."""
+    from gaussea.paper_summary import _budget_fields
+
+    config = {"train": {"stage1_epochs": 200, "stage2_epochs": 100}}
+    runs = [{"scored_epoch": 110, "stage1_ended_early": 125}, {"scored_epoch": 140, "stage1_ended_early": 125},
+            {"scored_epoch": 180}]
+    records = [(i, m, config, None) for i, m in enumerate(runs)]
+    assert _budget_fields("gaussian", records)["stage1_stops"] == 2
+    assert _budget_fields("mmea", records)["stage1_stops"] == 0  # one stage: nothing to count

@@ -110,6 +110,78 @@ def test_the_last_epoch_is_kept_when_it_is_the_best_or_validation_is_off(inputs:
     assert same_weights(untracked.model.state_dict(), trainer.model.state_dict())  # validation changes no step
 
 
+# ------------------------------------------------------------------------------------------------ two stages
+
+
+class WeightsAtStart(TrainCallback):
+    """Keeps a copy of the weights each epoch starts from."""
+
+    def __init__(self) -> None:
+        self.weights: dict[int, dict[str, torch.Tensor]] = {}
+
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+        self.weights[epoch] = copy.deepcopy(trainer.model.state_dict())
+
+
+def two_stage_fit(inputs: AlignmentInputs, scores: Sequence[float], run_dir: Path | None = None,
+                  callbacks: Sequence[TrainCallback] = (), **fields: object) -> tuple[Trainer, ScriptedValidation]:
+    """A tiny model told it has two stages (4 + 3 epochs), validated every epoch with patience 2."""
+    model = tiny_model(inputs)
+    model.num_stages = 2  # the trainer reads the stage count from the model; TransE's stages change nothing else
+    validate = ScriptedValidation(model, scores)
+    config = TrainConfig(stage1_epochs=4, stage2_epochs=3, progress=False, threads=1, eval_every=1, patience=2,
+                         **fields)  # type: ignore[arg-type]
+    trainer = Trainer(model, config, run_dir, validate=validate, callbacks=callbacks)
+    trainer.fit()
+    return trainer, validate
+
+
+def test_patience_running_out_in_stage_1_starts_stage_2_from_the_best_weights(inputs: AlignmentInputs) -> None:
+    """Stage 1 plateaus after epoch 2 and ends at epoch 3; stage 2 gets all 3 of its epochs and fresh patience, and
+    its epoch 5 beats stage 1 on validation."""
+    starts = WeightsAtStart()
+    trainer, validate = two_stage_fit(inputs, [0.1, 0.5, 0.3, 0.2, 0.6, 0.4, 0.3], callbacks=[starts])
+    state = trainer.state
+    assert [r["stage"] for r in state.log] == [1, 1, 1, 1, 2, 2, 2]
+    assert (state.stage1_ended, state.epoch, state.best_epoch, state.scored_epoch) == (4, 7, 5, 5)
+    assert [r.get("stage1_ended", False) for r in state.log] == [False, False, False, True, False, False, False]
+    assert same_weights(starts.weights[5], validate.weights[2])  # stage 2 starts from stage 1's best
+    assert same_weights(trainer.model.state_dict(), validate.weights[5])
+
+
+def test_a_stage_2_that_never_beats_stage_1_is_stopped_and_stage_1_scored(inputs: AlignmentInputs) -> None:
+    trainer, validate = two_stage_fit(inputs, [0.1, 0.5, 0.3, 0.2, 0.4, 0.3])
+    state = trainer.state
+    assert (state.stage1_ended, state.epoch, state.stopped_early, state.scored_epoch) == (4, 6, True, 2)
+    assert same_weights(trainer.model.state_dict(), validate.weights[2])
+
+
+def test_a_run_killed_in_stage_2_after_an_early_stage_1_resumes_in_stage_2(inputs: AlignmentInputs,
+                                                                            tmp_path: Path) -> None:
+    """The shortened stage 1 travels in the checkpoint: killed at the start of epoch 6, resumed for 6-7."""
+    scores = [0.1, 0.5, 0.3, 0.2, 0.6, 0.4, 0.3]
+    whole, _ = two_stage_fit(inputs, scores)
+    with pytest.raises(KeyboardInterrupt):
+        two_stage_fit(inputs, scores[:5], tmp_path, callbacks=[Crash(6)], checkpoint_every=1)
+    model = tiny_model(inputs)
+    model.num_stages = 2
+    config = TrainConfig(stage1_epochs=4, stage2_epochs=3, progress=False, threads=1, eval_every=1, patience=2)
+    resumed = Trainer(model, config, tmp_path, validate=ScriptedValidation(model, scores[5:]))
+    state = resumed.fit(resume=True)
+    assert (state.stage1_ended, state.epoch, state.scored_epoch) == (4, 7, 5)
+    assert [r["stage"] for r in state.log] == [1, 1, 1, 1, 2, 2, 2]
+    assert same_weights(model.state_dict(), whole.model.state_dict())
+
+
+def test_a_one_stage_run_or_an_empty_stage_2_still_ends_at_patience() -> None:
+    from gaussea.training.epochs import EpochPlan
+
+    assert EpochPlan(4, 3, 2, 0, 1).cuts_stage1(3) and not EpochPlan(4, 3, 2, 0, 1).cuts_stage1(5)
+    assert not EpochPlan(4, 0, 2, 0, 1).cuts_stage1(3) and not EpochPlan(7, 0, 1, 0, 1).cuts_stage1(3)
+    shortened = EpochPlan(4, 3, 2, 2, 5).with_stage1_ended(2)
+    assert (shortened.stage_of(3), shortened.total_epochs, shortened.bootstraps_before(6)) == (2, 15, True)
+
+
 # ------------------------------------------------------------------------------------------------ checkpoints
 
 

@@ -6,6 +6,11 @@ when training stopped early: under a validation budget the protocol keeps the be
 its last epoch after its best would otherwise be scored on weights validation did not choose. Only evaluated
 epochs are candidates (epochs after the last evaluation are not scored on validation). Validation reads only the
 validation slice, carved out of the non-train links (never test links).
+
+In a two-stage model's first stage, running out of patience ends the stage, not the run: stage 2 starts from the
+best validated weights so far, with its full epochs and fresh patience, and must beat stage 1's best validation
+score to be the weights scored. Otherwise a validation budget would score the paper model without ever freeing its
+variances, that is, score MMEA under its name.
 """
 
 from __future__ import annotations
@@ -49,7 +54,18 @@ class EarlyStopping(TrainCallback):
         else:
             state.evals_without_improvement += 1
             if self.patience and state.evals_without_improvement >= self.patience:
-                state.stopped_early = True
+                if trainer.plan.cuts_stage1(epoch):
+                    self._end_stage1(trainer, record)
+                else:
+                    state.stopped_early = True
+
+    def _end_stage1(self, trainer: Trainer, record: dict) -> None:
+        """Start stage 2 after this epoch, from the best validated weights, with fresh patience."""
+        state = trainer.state
+        state.stage1_ended, state.evals_without_improvement = record["epoch"], 0
+        record["stage1_ended"] = True
+        if self.best_weights is not None:
+            trainer.model.load_state_dict(self.best_weights)
 
     def on_train_end(self, trainer: Trainer) -> None:
         state = trainer.state

@@ -1,7 +1,8 @@
 """Which epochs a run has: the epoch counts a model fills in, the stage of each epoch, the bootstrapping rounds.
 
-Every answer is a function of the configuration and the epoch number alone, so that a resumed run and every
-data-parallel replica agree on it without exchanging anything.
+Every answer is a function of the configuration, the epoch number and, where early stopping ended stage 1 before
+its last epoch, that epoch (kept in the trainer's checkpointed state), so that a resumed run and every data-parallel
+replica agree on it without exchanging anything.
 """
 
 from __future__ import annotations
@@ -51,6 +52,19 @@ class EpochPlan:
     @property
     def total_epochs(self) -> int:
         return self.base_epochs + self.iterative_rounds * self.iterative_epochs
+
+    def cuts_stage1(self, epoch: int) -> bool:
+        """Whether early stopping at 1-based ``epoch`` ends stage 1 (a stage 2 follows) rather than the run."""
+        return self.num_stages == 2 and self.stage2_epochs > 0 and self.stage_of(epoch) == 1
+
+    def with_stage1_ended(self, epoch: int) -> EpochPlan:
+        """The plan once early stopping ended stage 1 after ``epoch``: stage 2 starts next with all its epochs.
+
+        A two-stage model's second stage is its method (the paper's variances), so running out of patience on
+        the means ends the means' stage, not the run; stage 2 then has to beat stage 1 on validation to be the
+        weights scored.
+        """
+        return dataclasses.replace(self, stage1_epochs=epoch)
 
     def stage_of(self, epoch: int) -> int:
         """Stage of 1-based ``epoch``: the first ``stage1_epochs`` are stage 1 for two-stage models."""

@@ -68,7 +68,7 @@ class Trainer:
         self.device = resolve_device(device)
         self.model = model.to(self.device)  # before the optimisers and DDP see the parameters
         self.cfg = with_model_epochs(config, type(model))
-        self.plan = EpochPlan.of(self.cfg, model.num_stages)
+        self.configured_plan = EpochPlan.of(self.cfg, model.num_stages)
         self.run_dir = Path(run_dir) if run_dir else None
         self.generator = torch.Generator().manual_seed(config.seed)
         self.distributed = distributed
@@ -114,6 +114,13 @@ class Trainer:
         return out
 
     # --- epochs ---------------------------------------------------------------------------------
+    @property
+    def plan(self) -> EpochPlan:
+        """The configured plan, with stage 1 shortened where early stopping ended it (read from the state, so
+        that a restored checkpoint brings the shortened plan with it)."""
+        ended = self.state.stage1_ended
+        return self.configured_plan if ended is None else self.configured_plan.with_stage1_ended(ended)
+
     @property
     def total_epochs(self) -> int:
         """The plan's epochs; a model with no losses trains for none."""
