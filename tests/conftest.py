@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -81,3 +84,24 @@ def zh_en_copy(shared_data: Path, tmp_path: Path) -> Callable[..., Path]:
 def make_dbp15k() -> Callable[..., Path]:
     """:func:`write_dbp15k`, for tests (a fixture, so test modules need not import conftest)."""
     return write_dbp15k
+
+
+def load_bench_script(name: str) -> ModuleType:
+    """Import ``bench/<name>.py`` (bench/ is not a package); the scripts put bench/ on sys.path for their helpers,
+    which is undone here so that no test sees another's imports."""
+    saved = list(sys.path)
+    try:
+        path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"gaussea_bench_{name}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path[:] = saved
+
+
+@pytest.fixture
+def bench_script() -> Callable[[str], ModuleType]:
+    """:func:`load_bench_script`, for the tests of the bench/ scripts."""
+    return load_bench_script

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -12,21 +11,9 @@ SUMMARY_HEADER = "| target | measured (median) | peer / reference | ratio | met 
 DETAIL_HEADER = "| variant | median triples/s | all repeats | peak RSS MiB |"
 
 
-def _run_all() -> ModuleType:
-    """Import bench/run_all.py (not a package); it puts bench/ on sys.path for its helpers, undone here."""
-    saved = list(sys.path)
-    try:
-        spec = importlib.util.spec_from_file_location("gaussea_bench_run_all", REPO / "bench" / "run_all.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path[:] = saved
-
-
-def test_speed_block_holds_the_summary_and_the_readme_every_measurement(tmp_path: Path) -> None:
-    run_all = _run_all()
+def test_speed_block_holds_the_summary_and_the_readme_every_measurement(
+        tmp_path: Path, bench_script: Callable[[str], ModuleType]) -> None:
+    run_all = bench_script("run_all")
     doc, readme, notes = tmp_path / "BENCHMARKS.md", tmp_path / "README.md", tmp_path / "notes.md"
     doc.write_text(f"# before\n\n{run_all.BEGIN}\nstale table\n{run_all.END}\n\n## after\n", encoding="utf-8")
     notes.write_text("### What bounds the missed targets\n\nprofile of the CSLS pass\n", encoding="utf-8")
@@ -40,9 +27,9 @@ def test_speed_block_holds_the_summary_and_the_readme_every_measurement(tmp_path
     assert SUMMARY_HEADER in full and DETAIL_HEADER in full and full.rstrip().endswith("profile of the CSLS pass")
 
 
-def test_committed_speed_documents_are_what_the_generator_writes() -> None:
+def test_committed_speed_documents_are_what_the_generator_writes(bench_script: Callable[[str], ModuleType]) -> None:
     """Both documents quote the newest committed JSON: nothing in them is typed by hand (the notes aside)."""
-    run_all = _run_all()
+    run_all = bench_script("run_all")
     reports = {name: run_all.latest(name) for name in run_all.BENCHES}
     text = (REPO / "BENCHMARKS.md").read_text(encoding="utf-8")
     block = text.split(run_all.BEGIN, 1)[1].split(run_all.END, 1)[0]
