@@ -8,9 +8,11 @@ epochs are candidates (epochs after the last evaluation are not scored on valida
 validation slice, carved out of the non-train links (never test links).
 
 In a two-stage model's first stage, running out of patience ends the stage, not the run: stage 2 starts from the
-best validated weights so far, with its full epochs and fresh patience, and must beat stage 1's best validation
-score to be the weights scored. Otherwise a validation budget would score the paper model without ever freeing its
-variances, that is, score MMEA under its name.
+best validated weights so far, with its full epochs, and its patience counts evaluations without improvement on
+stage 2's own best score, so that the dip that freeing the variances causes does not end it while it is still
+climbing. The weights scored stay the best of the whole run: stage 2 must beat stage 1 on validation to be
+scored. Otherwise a validation budget would score the paper model without ever freeing its variances, that is,
+score MMEA under its name.
 """
 
 from __future__ import annotations
@@ -48,21 +50,27 @@ class EarlyStopping(TrainCallback):
         score = float(self.validate())
         record["valid_mrr"] = score
         state = trainer.state
+        reference = state.best_score if state.stage_best is None else state.stage_best
         if state.best_score is None or score > state.best_score:
-            state.best_score, state.best_epoch, state.evals_without_improvement = score, epoch, 0
+            state.best_score, state.best_epoch = score, epoch
             self.best_weights = copy.deepcopy(trainer.model.state_dict())
-        else:
-            state.evals_without_improvement += 1
-            if self.patience and state.evals_without_improvement >= self.patience:
-                if trainer.plan.cuts_stage1(epoch):
-                    self._end_stage1(trainer, record)
-                else:
-                    state.stopped_early = True
+        if reference is None or score > reference:
+            state.evals_without_improvement = 0
+            if state.stage_best is not None:
+                state.stage_best = score
+            return
+        state.evals_without_improvement += 1
+        if self.patience and state.evals_without_improvement >= self.patience:
+            if trainer.plan.cuts_stage1(epoch):
+                self._end_stage1(trainer, record)
+            else:
+                state.stopped_early = True
 
     def _end_stage1(self, trainer: Trainer, record: dict) -> None:
-        """Start stage 2 after this epoch, from the best validated weights, with fresh patience."""
+        """Start stage 2 after this epoch, from the best validated weights; its patience counts against its own
+        best score (the weights scored stay the best of the whole run)."""
         state = trainer.state
-        state.stage1_ended, state.evals_without_improvement = record["epoch"], 0
+        state.stage1_ended, state.evals_without_improvement, state.stage_best = record["epoch"], 0, float("-inf")
         record["stage1_ended"] = True
         if self.best_weights is not None:
             trainer.model.load_state_dict(self.best_weights)

@@ -23,6 +23,7 @@ class TrainState:
     stopped_early: bool = False
     budget_exhausted: bool = False
     stage1_ended: int | None = None  # the epoch early stopping ended stage 1 after (stage 2 started next)
+    stage_best: float | None = None  # stage 2's best score once stage 1 ended early (its patience's reference)
     train_seconds: float = 0.0  # wall-clock spent in epochs so far (summed over resumed invocations)
     scored_epoch: int | None = None  # the epoch whose weights the model holds once training ended
     log: list[dict] = field(default_factory=list)
