@@ -17,7 +17,7 @@ import statistics
 from pathlib import Path
 
 from gaussea.commands.paper_tables import PAPER_TABLE1
-from gaussea.paper_render import DISPLAY
+from gaussea.paper_render import display
 
 HEADER = ("| dataset | model | splits | H@1 % CSLS | MRR CSLS | H@1 % Sinkhorn | scored epoch / train s | paper H@1 |\n"
           "|---|---|---|---|---|---|---|---|")
@@ -32,10 +32,7 @@ def _stat(stat: dict | None, metric: str, scale: float, digits: int) -> str:
 
 
 def _label(entry: dict) -> str:
-    name = DISPLAY.get(entry["model"], entry["model"])
-    if entry["variant"] == "point":
-        name += ", point version"
-    return name + (" †" if entry.get("iterative") else "")
+    return display(entry) + (" †" if entry.get("iterative") else "")
 
 
 def rows(summary: dict, iterative: bool) -> list[str]:

@@ -124,15 +124,17 @@ class WeightsAtStart(TrainCallback):
 
 
 def two_stage_fit(inputs: AlignmentInputs, scores: Sequence[float], run_dir: Path | None = None,
-                  callbacks: Sequence[TrainCallback] = (), **fields: object) -> tuple[Trainer, ScriptedValidation]:
-    """A tiny model told it has two stages (4 + 4 epochs), validated every epoch with patience 2."""
+                  callbacks: Sequence[TrainCallback] = (), resume: bool = False,
+                  **fields: object) -> tuple[Trainer, ScriptedValidation]:
+    """A tiny model told it has two stages (4 + 4 epochs), validated every epoch with patience 2 (``resume``: from
+    ``run_dir``'s checkpoint)."""
     model = tiny_model(inputs)
     model.num_stages = 2  # the trainer reads the stage count from the model; TransE's stages change nothing else
     validate = ScriptedValidation(model, scores)
     config = TrainConfig(stage1_epochs=4, stage2_epochs=4, progress=False, threads=1, eval_every=1, patience=2,
                          **fields)  # type: ignore[arg-type]
     trainer = Trainer(model, config, run_dir, validate=validate, callbacks=callbacks)
-    trainer.fit()
+    trainer.fit(resume=resume)
     return trainer, validate
 
 
@@ -175,14 +177,11 @@ def test_a_run_killed_in_stage_2_after_an_early_stage_1_resumes_in_stage_2(input
     whole, _ = two_stage_fit(inputs, scores)
     with pytest.raises(KeyboardInterrupt):
         two_stage_fit(inputs, scores[:5], tmp_path, callbacks=[Crash(6)], checkpoint_every=1)
-    model = tiny_model(inputs)
-    model.num_stages = 2
-    config = TrainConfig(stage1_epochs=4, stage2_epochs=4, progress=False, threads=1, eval_every=1, patience=2)
-    resumed = Trainer(model, config, tmp_path, validate=ScriptedValidation(model, scores[5:]))
-    state = resumed.fit(resume=True)
+    resumed, _ = two_stage_fit(inputs, scores[5:], tmp_path, resume=True)
+    state = resumed.state
     assert (state.stage1_ended, state.epoch, state.stopped_early, state.scored_epoch) == (4, 8, False, 2)
     assert [r["stage"] for r in state.log] == [1, 1, 1, 1, 2, 2, 2, 2]
-    assert same_weights(model.state_dict(), whole.model.state_dict())
+    assert same_weights(resumed.model.state_dict(), whole.model.state_dict())
 
 
 def test_a_one_stage_run_or_an_empty_stage_2_still_ends_at_patience() -> None:
