@@ -72,7 +72,9 @@ def test_published_relational_figures_have_sources_and_unverified_cells_stay_emp
 
     text = "\n".join(published_relational(["dbp15k-zh_en", "d_y_15k_v1"]))
     assert "| Dual-AMN | 73.1 | – | Mao et al., WWW 2021" in text
-    assert "Not quoted: RREA" in text and "Not quoted: OpenEA" in text
+    assert "| MTransE (OpenEA) | – | 46.3 | Sun et al., VLDB 2020" in text
+    assert "| SEA (OpenEA) | – | 50.0 |" in text
+    assert "Not quoted: RREA (Mao et al., CIKM 2020)" in text and "Not quoted: RREA's 76.2 on D-Y-15K-V1" in text
 
 
 def test_table_footer_says_when_ours_was_tuned_on_the_dataset() -> None:
