@@ -51,7 +51,7 @@ def rows(summary: dict, iterative: bool) -> list[str]:
         assert first is not None
         epochs = first.get("weights_epochs") or []
         budget = "same run" if variant == "point" else (
-            f"{statistics.median(epochs):g} / {first['train_seconds']['mean']:.0f}" if epochs
+            f"{statistics.median_low(epochs)} / {first['train_seconds']['mean']:.0f}" if epochs
             else f"– / {first['train_seconds']['mean']:.0f}")
         paper = PAPER_TABLE1.get((dataset, model)) if variant == "model" else None
         modes = [block and block["modes"][mode] for block in (csls, sinkhorn)]

@@ -3,8 +3,8 @@
 Columns: Table 1 shows every metric per dataset and the paper's H@1 / MRR beside ours; Table 2 H@1 / H@10 / MRR
 by training share with the paper's H@10 / MRR; the relational table H@1 / H@10 / MRR per dataset, with the
 published figures of the same protocol in a table of their own under it (:mod:`gaussea.commands.paper_tables`).
-Every table ends each row with ``epochs / train s`` per dataset: the epoch whose weights were scored (mean
-over splits; under ``--budget valid`` the one validation chose) and the mean training time.
+Every table ends each row with ``epochs / train s`` per dataset: the epoch whose weights were scored (lower
+median over splits; under ``--budget valid`` the one validation chose) and the mean training time.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def table1(entries: list[dict], mode: str) -> list[str]:
     tail = [("paper {d} H@1 / MRR", quoted, lambda d, e: _paper_cell(PAPER_TABLE1.get((d, e["model"]))) if e
              and e["variant"] == "model" else "–"),
             (BUDGET_COLUMN, datasets, lambda d, e: budget_cell(e))]
-    lead = [("Modal", lambda e: e["modal"]), ("Model", model_label)]
+    lead = [("Modal", lambda row: next(iter(row.values()))["modal"]), ("Model", model_label)]
     return grid_table(rows_of(entries), datasets, METRICS, mode, lead, tail)
 
 
@@ -62,7 +62,7 @@ def table2(entries: list[dict], mode: str) -> list[str]:
     tail = [("paper {d} H@10 / MRR", quoted, lambda d, e: _paper_cell(PAPER_TABLE2.get((d, e["ratio"], e["model"])))
              if e and e["variant"] == "model" else "–"),
             (BUDGET_COLUMN, datasets, lambda d, e: budget_cell(e))]
-    lead = [("Split", lambda e: f"{e['ratio']:.0%}"), ("Model", model_label)]
+    lead = [("Split", lambda row: f"{next(iter(row.values()))['ratio']:.0%}"), ("Model", model_label)]
     return grid_table(rows_of(ordered, "ratio"), datasets, TABLE2_METRICS, mode, lead, tail)
 
 
@@ -158,7 +158,9 @@ def render_markdown(table: str, title: str, entries: list[dict], notes: Sequence
     if paragraph:
         body += ["**What the numbers say.** " + paragraph[0], ""]
     untrained = "; training-free models train no epoch" if any(e["model"] in TRAINING_FREE for e in entries) else ""
-    footer = [f"Budget: {budget.describe()}{untrained}. {shared}", *count_note(entries)]
+    column = ("The epochs / train s column: the scored epoch (the lower median over splits, so an epoch some split "
+              "scored) and the mean training seconds.")
+    footer = [f"Budget: {budget.describe()}{untrained}. {column} {shared}", *count_note(entries)]
     return "\n".join([heading, "", *[f"- {n}" for n in notes], "", *body, *footer, ""])
 
 

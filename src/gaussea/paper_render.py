@@ -8,6 +8,7 @@ go to their own table under each block, never beside non-iterative ones.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Sequence
 
 from gaussea.paper_summary import paired_differences, row_key
@@ -51,25 +52,34 @@ def cell(stat: dict | None, metric: str) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}" if stat["n"] > 1 else f"{mean:.{digits}f}"
 
 
-def model_label(entry: dict) -> str:
-    name = display(entry)
-    if entry.get("iterative"):
+def model_label(row: dict[str, dict]) -> str:
+    """The row's model name, marked iterative (†) and with the splits it still lacks: "(not run)" when no dataset
+    has a finished run, else each dataset short of its planned splits, e.g. "(fb15k-yago15k 1/3 splits)". Every
+    dataset of the row is read, so a model complete on the first dataset but not on a later one is still marked."""
+    entries = list(row.values())
+    name = display(entries[0])
+    if any(e.get("iterative") for e in entries):
         name += " †"
-    if entry["splits"] and len(entry["splits"]) < entry["planned_splits"]:
-        name += f" ({len(entry['splits'])}/{entry['planned_splits']} splits)"
-    if not entry["splits"]:
-        name += " (not run)"
+    if not any(e["splits"] for e in entries):
+        return name + " (not run)"
+    short = [(d, e) for d, e in row.items() if len(e["splits"]) < e["planned_splits"]]
+    if len(row) == 1 and short:
+        name += f" ({len(entries[0]['splits'])}/{entries[0]['planned_splits']} splits)"
+    elif short:
+        name += " (" + ", ".join(f"{d} {len(e['splits'])}/{e['planned_splits']}" for d, e in short) + " splits)"
     return name
 
 
 def budget_cell(entry: dict | None) -> str:
-    """``epochs / seconds``: the epoch whose weights were scored (mean over splits) and training seconds."""
+    """``epochs / seconds``: the epoch whose weights were scored and the mean training seconds. The epoch is the
+    lower median over splits, so the cell always names an epoch some split actually scored (a mean such as
+    137.5 names none)."""
     if not entry or not entry.get("train_seconds"):
         return "–"
     if entry["variant"] != "model":
         return "same run"
     epochs = [e for e in entry.get("weights_epochs", []) if e is not None]
-    shown = f"{sum(epochs) / len(epochs):.0f}" if epochs else "?"
+    shown = f"{statistics.median_low(epochs)}" if epochs else "?"
     return f"{shown} / {entry['train_seconds']['mean']:.0f}"
 
 
@@ -78,16 +88,15 @@ def _head(name: str) -> str:
 
 
 def grid_table(rows: Sequence[dict[str, dict]], datasets: Sequence[str], metrics: Sequence[str], mode: str,
-               lead: Sequence[tuple[str, Callable[[dict], str]]],
+               lead: Sequence[tuple[str, Callable[[dict[str, dict]], str]]],
                tail: Sequence[tuple[str, Sequence[str], Callable[[str, dict | None], str]]]) -> list[str]:
-    """A Markdown table, one line per row (``{dataset: entry}``): ``lead`` columns read the row's first entry,
-    then each dataset's metrics, then each ``tail`` column (a name with ``{d}``) for each of its datasets."""
+    """A Markdown table, one line per row (``{dataset: entry}``): ``lead`` columns read the whole row, then each
+    dataset's metrics, then each ``tail`` column (a name with ``{d}``) for each of its datasets."""
     head = [name for name, _ in lead] + [f"{d} {_head(m)}" for d in datasets for m in metrics]
     head += [name.format(d=d) for name, names, _ in tail for d in names]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        first = next(iter(row.values()))
-        cells = [fn(first) for _, fn in lead]
+        cells = [fn(row) for _, fn in lead]
         cells += [cell(row[d]["modes"].get(mode, {}).get(m) if d in row else None, m) for d in datasets
                   for m in metrics]
         cells += [fn(d, row.get(d)) for _, names, fn in tail for d in names]

@@ -67,6 +67,35 @@ def test_paper_figures_and_budget_cells_sit_beside_ours() -> None:
     assert t2[3].endswith("| – | same run |")
 
 
+def test_row_label_marks_every_dataset_short_of_its_splits() -> None:
+    """A model complete on the first dataset but not on the second is still marked, by dataset."""
+    from gaussea.paper_layouts import table1
+
+    entries = [_entry("gaussian", [0, 1, 2], [0.2, 0.2, 0.2]),
+               _entry("gaussian", [0], [0.05], dataset="fb15k-yago15k"),
+               _entry("mmea", [0, 1, 2], [0.2, 0.2, 0.2]),
+               _entry("mmea", [0, 1, 2], [0.05, 0.05, 0.05], dataset="fb15k-yago15k"),
+               *[{**_entry("sea", [0], [0.1], dataset=d), "splits": [], "modes": {}, "train_seconds": None}
+                 for d in ("fb15k-db15k", "fb15k-yago15k")]]
+    lines = table1(entries, "test")
+    assert lines[2].startswith("| R+N+V | Paper model (Gaussian) (fb15k-yago15k 1/3 splits) |")
+    assert lines[3].startswith("| R+N+V | MMEA |")
+    assert lines[4].startswith("| R+N+V | SEA (not run) |")
+
+
+def test_budget_cell_names_an_epoch_a_split_scored() -> None:
+    """The lower median, not the mean: three splits scored 110, 145 and 235 (mean 163, which no split scored);
+    two splits scored 130 and 145 (mean 137.5)."""
+    from gaussea.paper_render import budget_cell
+
+    entry = _entry("gaussian", [0, 1, 2], [0.1, 0.1, 0.1])
+    entry["weights_epochs"] = [235, 110, 145]
+    assert budget_cell(entry) == "145 / 10"
+    entry["weights_epochs"] = [145, 130]
+    assert budget_cell(entry) == "130 / 10"
+    assert budget_cell({**entry, "variant": "point"}) == "same run"
+
+
 def test_published_relational_figures_have_sources_and_unverified_cells_stay_empty() -> None:
     from gaussea.paper_layouts import published_relational
 
