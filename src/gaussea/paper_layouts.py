@@ -22,6 +22,7 @@ from gaussea.paper_render import (
     budget_cell,
     count_note,
     differences,
+    first_entry,
     grid_table,
     model_label,
     rows_of,
@@ -48,7 +49,7 @@ def table1(entries: list[dict], mode: str) -> list[str]:
     tail = [("paper {d} H@1 / MRR", quoted, lambda d, e: _paper_cell(PAPER_TABLE1.get((d, e["model"]))) if e
              and e["variant"] == "model" else "–"),
             (BUDGET_COLUMN, datasets, lambda d, e: budget_cell(e))]
-    lead = [("Modal", lambda row: next(iter(row.values()))["modal"]), ("Model", model_label)]
+    lead = [("Modal", lambda row: first_entry(row)["modal"]), ("Model", model_label)]
     return grid_table(rows_of(entries), datasets, METRICS, mode, lead, tail)
 
 
@@ -62,7 +63,7 @@ def table2(entries: list[dict], mode: str) -> list[str]:
     tail = [("paper {d} H@10 / MRR", quoted, lambda d, e: _paper_cell(PAPER_TABLE2.get((d, e["ratio"], e["model"])))
              if e and e["variant"] == "model" else "–"),
             (BUDGET_COLUMN, datasets, lambda d, e: budget_cell(e))]
-    lead = [("Split", lambda row: f"{next(iter(row.values()))['ratio']:.0%}"), ("Model", model_label)]
+    lead = [("Split", lambda row: f"{first_entry(row)['ratio']:.0%}"), ("Model", model_label)]
     return grid_table(rows_of(ordered, "ratio"), datasets, TABLE2_METRICS, mode, lead, tail)
 
 
@@ -219,8 +220,8 @@ STAGE2_UNSAID = "depart from the paper's (the preset file says why)"
 def _our_tuning(configs: dict[RunSpec, Any]) -> str:
     """How much the paper model was tuned, said under the table: a dataset preset may carry stage-2 settings
     chosen on that dataset's test links (fb15k-db15k) or validation links (fb15k-yago15k), which the baselines
-    did not get; gaussian_fusion's defaults
-    were chosen on validation links (bench/results/gaussian-fusion/README.md)."""
+    did not get; gaussian_fusion's defaults were chosen on validation links
+    (bench/results/gaussian-fusion/README.md)."""
     from gaussea.models.gaussian_params import GaussianCSLParams
 
     def stage2_tuned(cfg: Any) -> bool:

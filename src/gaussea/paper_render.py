@@ -52,22 +52,24 @@ def cell(stat: dict | None, metric: str) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}" if stat["n"] > 1 else f"{mean:.{digits}f}"
 
 
+def first_entry(row: dict[str, dict]) -> dict:
+    """The entry a row's dataset-independent columns (model, modal group, share) are read from."""
+    return next(iter(row.values()))
+
+
 def model_label(row: dict[str, dict]) -> str:
     """The row's model name, marked iterative (†) and with the splits it still lacks: "(not run)" when no dataset
     has a finished run, else each dataset short of its planned splits, e.g. "(fb15k-yago15k 1/3 splits)". Every
     dataset of the row is read, so a model complete on the first dataset but not on a later one is still marked."""
-    entries = list(row.values())
-    name = display(entries[0])
-    if any(e.get("iterative") for e in entries):
+    name = display(first_entry(row))
+    if any(e.get("iterative") for e in row.values()):
         name += " †"
-    if not any(e["splits"] for e in entries):
+    if not any(e["splits"] for e in row.values()):
         return name + " (not run)"
-    short = [(d, e) for d, e in row.items() if len(e["splits"]) < e["planned_splits"]]
-    if len(row) == 1 and short:
-        name += f" ({len(entries[0]['splits'])}/{entries[0]['planned_splits']} splits)"
-    elif short:
-        name += " (" + ", ".join(f"{d} {len(e['splits'])}/{e['planned_splits']}" for d, e in short) + " splits)"
-    return name
+    named = len(row) > 1  # one dataset: its name would only repeat the column headers
+    short = [(f"{d} " if named else "") + f"{len(e['splits'])}/{e['planned_splits']}" for d, e in row.items()
+             if len(e["splits"]) < e["planned_splits"]]
+    return name + (f" ({', '.join(short)} splits)" if short else "")
 
 
 def budget_cell(entry: dict | None) -> str:
