@@ -63,7 +63,7 @@ def table2(entries: list[dict], mode: str) -> list[str]:
     tail = [("paper {d} H@10 / MRR", quoted, lambda d, e: _paper_cell(PAPER_TABLE2.get((d, e["ratio"], e["model"])))
              if e and e["variant"] == "model" else "–"),
             (BUDGET_COLUMN, datasets, lambda d, e: budget_cell(e))]
-    lead = [("Split", lambda row: f"{first_entry(row)['ratio']:.0%}"), ("Model", model_label)]
+    lead = [("Share", lambda row: f"{first_entry(row)['ratio']:.0%}"), ("Model", model_label)]
     return grid_table(rows_of(ordered, "ratio"), datasets, TABLE2_METRICS, mode, lead, tail)
 
 
