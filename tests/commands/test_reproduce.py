@@ -183,11 +183,12 @@ def test_table2_under_a_truncated_preset_runs_and_says_how_negatives_were_drawn(
                  "--results-root", str(tmp_path / "runs"), "--out-md", str(tmp_path / "t2.md")]) == 0
     md = (tmp_path / "t2.md").read_text()
     assert "| 20% | MMEA |" in md and "| 20% | Paper model (Gaussian) |" in md and "| 20% | Gaussian fusion |" in md
+    assert "| 20% | Propagation (training-free) |" in md  # the yardstick beside every table
     assert "two-stage models: 1 + 1, the fb15k-db15k-long preset's proportion" in md
     assert "10 negatives per positive drawn among the replaced entity's nearest neighbours" in md
     assert "MMEA got the same sampler" in md
     summary = json.loads((tmp_path / "runs" / "table2.json").read_text())
-    assert summary["preset"] == "fb15k-db15k-long" and summary["runs"]["ran"] == 3
+    assert summary["preset"] == "fb15k-db15k-long" and summary["runs"]["ran"] == 4
     saved = json.loads((tmp_path / "runs" / "synthetic" / "mmea" / "r0.2" / "s0" / "config.json").read_text())
     assert saved["model"]["negative_sampling"] == "truncated"
 
