@@ -20,7 +20,7 @@ def test_tables_1_and_2_cover_both_mmkg_datasets_and_the_new_rows() -> None:
     assert {"propagation", "gaussian", "gaussian_fusion", "mmea", "iptranse"} <= set(TARGETS["table1"].models)
     assert set(TARGETS["table2"].models) == {"propagation", "mmea", "gaussian", "gaussian_fusion"}
     specs = plan(TARGETS["table2"].datasets, TARGETS["table2"].models, TARGETS["table2"].ratios, 3)
-    assert len(specs) == 2 * 3 * 3 * 3
+    assert len(specs) == 2 * 4 * 3 * 3  # datasets x models x shares x splits
     assert {s.ratio for s in specs if s.dataset == "fb15k-yago15k"} == {0.2, 0.5, 0.8}
 
 
