@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from gaussea.commands.paper_tables import PAPER_TABLE1, PAPER_TABLE2
-from gaussea.paper_render import budget_cell, display
+from gaussea.paper_render import budget_cell, cell, display
 
 
 def header(by_share: bool) -> str:
@@ -36,12 +36,9 @@ def paper(by_share: bool, dataset: str, ratio: float, model: str) -> str:
     return f"{single[0]:.2f}" if single else "–"
 
 
-def _stat(stat: dict | None, metric: str, scale: float, digits: int) -> str:
-    if not stat or metric not in stat:
-        return "–"
-    m = stat[metric]
-    text = f"{scale * m['mean']:.{digits}f}"
-    return text + (f" ± {scale * m['std']:.{digits}f}" if m["n"] > 1 else "")
+def _stat(modes: dict | None, metric: str) -> str:
+    """One metric of one decoder's block, formatted as the full tables format it (``paper_render.cell``)."""
+    return cell(modes.get(metric) if modes else None, metric)
 
 
 def _label(entry: dict) -> str:
@@ -63,8 +60,7 @@ def rows(summary: dict, iterative: bool) -> list[str]:
             key = (e["dataset"], e["ratio"], e["model"], e["variant"], bool(e.get("iterative")))
             by_key.setdefault(key, {})[e["decoder"]] = e
     if share:  # Table 2 reads share by share within a dataset
-        ordered = sorted(by_key, key=lambda k: (summary["datasets"].index(k[0]) if k[0] in summary["datasets"]
-                                                else len(summary["datasets"]), k[1]))
+        ordered = sorted(by_key, key=lambda k: (summary["datasets"].index(k[0]), k[1]))
         by_key = {key: by_key[key] for key in ordered}
     out = []
     for (dataset, ratio, model, variant, bootstraps), blocks in by_key.items():
@@ -75,8 +71,8 @@ def rows(summary: dict, iterative: bool) -> list[str]:
         assert first is not None
         modes = [block and block["modes"][mode] for block in (csls, sinkhorn)]
         cells = [dataset, *([f"{ratio:.0%}"] if share else []), _label(first), str(len(first["splits"])),
-                 _stat(modes[0], "hits@1", 100, 2), *([_stat(modes[0], "hits@10", 100, 2)] if share else []),
-                 _stat(modes[0], "mrr", 1, 3), _stat(modes[1], "hits@1", 100, 2), budget_cell(first),
+                 _stat(modes[0], "hits@1"), *([_stat(modes[0], "hits@10")] if share else []),
+                 _stat(modes[0], "mrr"), _stat(modes[1], "hits@1"), budget_cell(first),
                  paper(share, dataset, ratio, model) if variant == "model" else "–"]
         out.append("| " + " | ".join(cells) + " |")
     return out
