@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from gaussea.optim import LazyAdam
+from gaussea.optim import LazyAdam, touched_rows
 
 
 def _run(opt_cls: type, lazy: bool, grads: list[torch.Tensor]) -> torch.Tensor:
@@ -52,6 +52,28 @@ def test_rows_without_gradient_do_not_move() -> None:
     assert torch.all(p.detach()[2] == 0)
     assert opt.state[p]["exp_avg"][2].abs().sum() == 0
     torch.testing.assert_close(after_one[0], torch.tensor([-0.1, 0.1]), rtol=1e-4, atol=1e-6)
+
+
+def test_touched_rows_are_the_rows_with_any_nonzero_entry() -> None:
+    """Against the elementwise definition, with the entries a sum could get wrong: signed zeros, values that
+    cancel, denormals, overflow to inf, NaN; and on 3-D gradients (rows of matrices)."""
+    tiny = torch.finfo(torch.float32).tiny / 4  # a denormal
+    big = torch.finfo(torch.float32).max
+    grad = torch.tensor([
+        [0.0, 0.0, 0.0],
+        [-0.0, 0.0, -0.0],
+        [1.0, -1.0, 0.0],
+        [tiny, 0.0, 0.0],
+        [big, big, 0.0],
+        [float("nan"), 0.0, 0.0],
+        [0.0, float("-inf"), 0.0],
+        [0.0, 0.0, -tiny],
+    ])
+    expected = grad.ne(0).any(1).nonzero().squeeze(1)
+    assert touched_rows(grad).tolist() == expected.tolist() == [2, 3, 4, 5, 6, 7]
+    gen = torch.Generator().manual_seed(0)
+    cube = torch.randn(50, 4, 3, generator=gen) * (torch.rand(50, 1, 1, generator=gen) < 0.3)
+    assert torch.equal(touched_rows(cube), cube.reshape(50, -1).ne(0).any(1).nonzero().squeeze(1))
 
 
 def test_state_dict_round_trip_resumes_identically() -> None:
