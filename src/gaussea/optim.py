@@ -89,8 +89,9 @@ def touched_rows(grad: torch.Tensor) -> torch.Tensor:
 
     A row's absolute values sum to zero exactly when every entry is (+/-) zero, since a sum of non-negative
     floats is at least its largest term; NaN and inf carry through the sum. The same rows as
-    ``grad.ne(0).any(1)``, about five times faster on a 27,629 x 100 table at one CPU thread, where the
-    elementwise comparison and its boolean reduction were a sixth of a training step.
+    ``grad.ne(0).any(1)``, whose elementwise comparison and boolean reduction had been a sixth of the paper model's
+    training time on the CPU; with this form lazy-Adam training runs a fifth faster
+    (``bench/results/speed/notes.md``, item 4).
     """
     return grad.reshape(len(grad), -1).abs().sum(1).ne(0).nonzero().squeeze(1)
 
